@@ -1,0 +1,257 @@
+"""What the SQL rotators share: connection settings from the secret, TLS, error wording,
+admin secrets (RDS-managed ones included) and the `DatabaseRotator` base class.
+
+A database rotator subclasses `DatabaseRotator`, names its engines, and implements `connect`
+(open a session from `ConnectionSettings`, classifying failures) plus the SQL hooks of
+`PasswordRotator`. Everything else, including which secret fields mean what, lives here.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+from framework import redaction
+from framework.errors import Failure, LoginRefusedError, SecretFormatError, TargetError
+from framework.rotator import StepContext
+from framework.settings import env_float
+from framework.store import Secret
+from framework.strategies import PasswordRotator
+
+SessionT = TypeVar("SessionT")
+
+CA_BUNDLE_ENV = "DATABASE_CA_BUNDLE"
+CONNECT_TIMEOUT_ENV = "DB_CONNECT_TIMEOUT"
+DEFAULT_CONNECT_TIMEOUT = 5.0
+# Where distributions keep the system CA bundle, when Python's ssl module does not say.
+_SYSTEM_BUNDLES = (
+    "/etc/ssl/certs/ca-certificates.crt",  # Debian, Ubuntu
+    "/etc/pki/tls/certs/ca-bundle.crt",  # Amazon Linux (Lambda), RHEL
+    "/etc/ssl/cert.pem",  # Alpine, macOS
+)
+RDS_INSTANCE_TAG = "aws:rds:primarydbinstancearn"
+RDS_CLUSTER_TAG = "aws:rds:primarydbclusterarn"
+
+
+def system_ca_bundle() -> str:
+    """The path of the system's CA bundle; SecretFormatError-free, raises TargetError if none."""
+    paths = ssl.get_default_verify_paths()
+    for candidate in (paths.cafile, paths.openssl_cafile, *_SYSTEM_BUNDLES):
+        if candidate and os.path.isfile(candidate):
+            return candidate
+    raise TargetError(
+        f"no system CA bundle found; name one with 'sslrootcert' in the secret or {CA_BUNDLE_ENV}",
+        Failure.TLS,
+    )
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS for one connection: off only when the secret says `"ssl": false`; else verified."""
+
+    enabled: bool
+    ca_file: str | None = None  # None: the system bundle
+
+    def ca_path(self) -> str:
+        """The CA bundle to verify the server against."""
+        return self.ca_file or system_ca_bundle()
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """Where and how to log in, from one secret. The password never appears in repr."""
+
+    engine: str
+    host: str
+    port: int
+    username: str
+    password: str = field(repr=False)
+    dbname: str | None
+    tls: Tls
+    connect_timeout: float
+
+    def describe(self) -> str:
+        """`user 'x' at host:port` for messages: never the password, never a connection string."""
+        return f"user {self.username!r} at {self.host}:{self.port}"
+
+
+def _ssl_flag(value: object, what: str) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise SecretFormatError(f"{what} has 'ssl' that is neither true nor false (JSON true/false)")
+
+
+def parse_port(value: object, default: int, what: str) -> int:
+    """The secret's `port`: a number or a string of digits, 1 to 65535; `default` if absent."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise SecretFormatError(f"{what} has a 'port' that is not a number")
+    if isinstance(value, int):
+        port = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        port = int(value.strip())
+    else:
+        raise SecretFormatError(f"{what} has a 'port' that is not a number")
+    if not 1 <= port <= 65535:
+        raise SecretFormatError(f"{what} has 'port' {port}, outside 1 to 65535")
+    return port
+
+
+class DatabaseRotator(PasswordRotator[SessionT]):
+    """A PasswordRotator for SQL engines: secret fields, TLS, admin secrets, login counting.
+
+    Subclasses set `engines`, `default_port`, `default_dbname`, `max_username_length`, and
+    implement `connect` and the SQL hooks (`change_own_password`, `set_password`,
+    `ensure_clone`).
+    """
+
+    engines: ClassVar[frozenset[str]] = frozenset()
+    default_port: ClassVar[int] = 0
+    default_dbname: ClassVar[str | None] = None
+    max_username_length: ClassVar[int] = 63
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.stats: Counter[str] = Counter()
+
+    # ------------------------------------------------------------ subclass hook
+
+    def connect(self, settings: ConnectionSettings) -> AbstractContextManager[SessionT]:
+        """Open a session with `settings`; close it on exit.
+
+        Raise LoginRefusedError when the server rejects the credentials, TargetError with the
+        right Failure (network, TLS, privilege) otherwise; never retry without TLS.
+        """
+        raise NotImplementedError
+
+    def execute(
+        self, session: SessionT, statement: Any, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
+        """Run one SQL statement and return its rows (empty when it returns none).
+
+        Every statement a rotator sends goes through here, so that one place classifies
+        errors (TargetError with a Failure, never quoting parameters) and so that the
+        conformance kit can stop a run before or after any statement.
+        """
+        raise NotImplementedError
+
+    # --------------------------------------------------------------- settings
+
+    def check_secret(self, value: Secret, what: str) -> None:
+        """username and password, plus a known engine, a host, a valid port, ssl and dbname."""
+        super().check_secret(value, what)
+        self.settings(value, what)
+
+    def settings(self, secret: Secret, what: str = "the secret") -> ConnectionSettings:
+        """Connection settings from a secret; SecretFormatError naming the field at fault."""
+        engine = secret.get("engine")
+        if engine is not None and engine not in self.engines:
+            raise SecretFormatError(
+                f"{what} has engine {engine!r}; {type(self).__name__} rotates "
+                f"{', '.join(sorted(self.engines))}"
+            )
+        host = secret.get("host")
+        if not isinstance(host, str) or not host.strip():
+            raise SecretFormatError(f"{what} has no 'host' string")
+        dbname = secret.get("dbname")
+        if dbname is not None and (not isinstance(dbname, str) or not dbname):
+            raise SecretFormatError(f"{what} has a 'dbname' that is not a non-empty string")
+        ca_file = secret.get("sslrootcert") or self.env.get(CA_BUNDLE_ENV) or None
+        if ca_file is not None and not isinstance(ca_file, str):
+            raise SecretFormatError(f"{what} has an 'sslrootcert' that is not a file path")
+        return ConnectionSettings(
+            engine=str(engine or sorted(self.engines)[0]),
+            host=host.strip(),
+            port=parse_port(secret.get("port"), self.default_port, what),
+            username=str(secret["username"]),
+            password=str(secret["password"]),
+            dbname=dbname or self.default_dbname,
+            tls=Tls(enabled=_ssl_flag(secret.get("ssl"), what), ca_file=ca_file),
+            connect_timeout=env_float(
+                self.env, CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, low=0.5, high=300
+            ),
+        )
+
+    # ----------------------------------------------------- PasswordRotator hooks
+
+    @contextmanager
+    def login(self, secret: Secret) -> Iterator[SessionT]:
+        """Connect with the secret's settings, counting connections and refused logins."""
+        settings = self.settings(secret)
+        redaction.register(settings.password)
+        self.stats["connections"] += 1
+        try:
+            with self.connect(settings) as session:
+                yield session
+        except LoginRefusedError:
+            self.stats["refused"] += 1
+            raise
+
+    def same_account(self, a: Secret, b: Secret) -> bool:
+        """Same user on the same host and port (the engine defaults filled in)."""
+        try:
+            x, y = self.settings(a), self.settings(b)
+        except SecretFormatError:
+            return False
+        return (x.username, x.host.lower(), x.port) == (y.username, y.host.lower(), y.port)
+
+    def username_limit(self, secret: Secret) -> int:
+        """The engine's user name limit (a subclass may refine it per engine)."""
+        return self.max_username_length
+
+    def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
+        """The admin secret's AWSCURRENT, completed from the user's secret and, for an
+        RDS-managed admin secret (username and password only), from the RDS API."""
+        admin = dict(super().admin_secret(ctx, secret))
+        if not admin.get("host"):
+            admin.update(rds_endpoint(ctx, str(secret["masterarn"])))
+        for key in ("engine", "dbname", "ssl", "sslrootcert"):
+            if key not in admin and key in secret:
+                admin[key] = secret[key]
+        self.check_secret(admin, "the admin secret named by 'masterarn'")
+        return admin
+
+
+def rds_endpoint(ctx: StepContext, admin_arn: str) -> dict[str, Any]:
+    """host, port and engine of the RDS instance or cluster that manages the admin secret."""
+    tags = ctx.describe(admin_arn).tags
+    instance, cluster = tags.get(RDS_INSTANCE_TAG), tags.get(RDS_CLUSTER_TAG)
+    if not instance and not cluster:
+        raise SecretFormatError(
+            "the admin secret named by 'masterarn' has no 'host', and no "
+            f"{RDS_INSTANCE_TAG} or {RDS_CLUSTER_TAG} tag to find it through RDS; add 'host'"
+        )
+    from framework.rds import describe_cluster_endpoint, describe_instance_endpoint
+
+    return (
+        describe_instance_endpoint(instance)
+        if instance
+        else describe_cluster_endpoint(str(cluster))
+    )
+
+
+def target_error(
+    settings: ConnectionSettings, failure: Failure, detail: str, action: str = "connecting"
+) -> TargetError:
+    """A TargetError (LoginRefusedError for authentication) whose message names the account and
+    what failed, with the driver's `detail` scrubbed of secret values."""
+    message = f"{action} as {settings.describe()}: {redaction.scrub(detail.strip())}"
+    if failure is Failure.AUTHENTICATION:
+        return LoginRefusedError(message)
+    return TargetError(message, failure)
+
+
+def engine_of(secret: Mapping[str, Any]) -> str | None:
+    """The secret's `engine` field, when it is a string."""
+    engine = secret.get("engine")
+    return engine if isinstance(engine, str) else None

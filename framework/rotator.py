@@ -1,0 +1,307 @@
+"""The base class: one rotation step, run as Secrets Manager's rotation protocol requires.
+
+`Rotator.handle(event, context)` is the whole Lambda handler. It parses the event, calls
+DescribeSecret once, checks the protocol state (rotation enabled; the token absent only at
+createSecret, AWSPENDING otherwise; already AWSCURRENT means success with nothing to do), then
+runs the step. Three steps call one hook each; finishSecret needs none:
+
+- createSecret -> `build_pending(ctx)`: the new value, built from ctx.current().
+- setSecret    -> `apply_pending(ctx, pending)`: make the pending credentials valid.
+- testSecret   -> `test_pending(ctx, pending)`: prove the pending credentials work.
+- finishSecret: AWSCURRENT moves to the token (AWSPREVIOUS follows on its own), then AWSPENDING
+  is removed from it.
+
+Every failure raises, so Secrets Manager retries the rotation; every step is safe to run again.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+from framework import redaction
+from framework.errors import (
+    RotationInProgressError,
+    RotationStateError,
+    SecretFormatError,
+    VersionNotFoundError,
+)
+from framework.events import RotationEvent, Step, parse_event
+from framework.observability import emit_step_metrics, logger, new_metrics
+from framework.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
+from framework.store import CURRENT, PENDING, PREVIOUS, Secret, SecretDescription, SecretStore
+
+LambdaHandler = Callable[[Mapping[str, Any], Any], None]
+
+
+class StepContext:
+    """What a hook sees: the event, the secret's description, and reads of its versions.
+
+    Reads are by version id (cached for the process), each value checked by the rotator's
+    `check_secret` before the hook sees it.
+    """
+
+    def __init__(
+        self, rotator: Rotator, event: RotationEvent, description: SecretDescription
+    ) -> None:
+        self.rotator = rotator
+        self.event = event
+        self.description = description
+
+    @property
+    def arn(self) -> str:
+        """The rotated secret's ARN."""
+        return self.description.arn
+
+    @property
+    def token(self) -> str:
+        """The version id of this rotation (the ClientRequestToken)."""
+        return self.event.token
+
+    def _read(self, version: str, label: str) -> Secret:
+        value = self.rotator.store.read(self.arn, version_id=version)
+        self.rotator.check_secret(value, f"the {label} value of secret {self.description.name}")
+        return value
+
+    def current(self) -> Secret:
+        """The AWSCURRENT value; RotationStateError when no version holds AWSCURRENT."""
+        version = self.description.current
+        if version is None:
+            raise RotationStateError(
+                f"secret {self.description.name} has no AWSCURRENT version; put the working "
+                "credentials with PutSecretValue before rotating"
+            )
+        return self._read(version, CURRENT)
+
+    def previous(self) -> Secret | None:
+        """The AWSPREVIOUS value, or None when there is none (or it has no value)."""
+        version = self.description.previous
+        if version is None or version == self.description.current:
+            return None
+        try:
+            return self._read(version, PREVIOUS)
+        except (VersionNotFoundError, SecretFormatError):
+            return None
+
+    def pending(self) -> Secret:
+        """The token's value; RotationStateError when createSecret has not stored one."""
+        try:
+            return self._read(self.token, PENDING)
+        except VersionNotFoundError:
+            raise RotationStateError(
+                f"version {self.token} of secret {self.description.name} has no value yet; "
+                "createSecret must run first"
+            ) from None
+
+    def read_current_of(self, secret_id: str, what: str) -> Secret:
+        """The AWSCURRENT value of another secret (an admin secret), checked as `what`."""
+        if secret_id in (self.arn, self.description.name):
+            raise SecretFormatError(
+                f"{what} names secret {self.description.name} itself; it must name a separate "
+                "admin secret"
+            )
+        value = self.rotator.store.read(secret_id, stage=CURRENT)
+        self.rotator.check_secret(value, f"{what} ({secret_id})")
+        return value
+
+    def describe(self, secret_id: str) -> SecretDescription:
+        """DescribeSecret of another secret (for its tags, e.g. an RDS-managed admin secret)."""
+        return self.rotator.store.describe(secret_id)
+
+    def new_password(self) -> str:
+        """A fresh password under the rotator's password policy."""
+        password = self.rotator.password_source(self.rotator.password_policy)
+        redaction.register(password)
+        return password
+
+
+class Rotator(ABC):
+    """Runs the rotation protocol; subclasses supply three hooks (see the module docstring).
+
+    Configuration comes from `env` (os.environ by default) and is read when a step first needs
+    it, so a bad setting never blocks a step that does not use it (finishSecret uses none).
+    """
+
+    default_excluded_characters: ClassVar[str] = DEFAULT_EXCLUDED
+
+    def __init__(
+        self, *, store: SecretStore | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
+        self.store = store or SecretStore()
+        self.env: Mapping[str, str] = dict(os.environ) if env is None else env
+        self._metrics = new_metrics()
+
+    # ------------------------------------------------------------------ hooks
+
+    @abstractmethod
+    def build_pending(self, ctx: StepContext) -> Secret:
+        """createSecret: return the value for the pending version, built from ctx.current().
+
+        Called only while the token has no value, so it may be random (ctx.new_password());
+        it must not change anything outside Secrets Manager: the base class stores the value.
+        """
+
+    @abstractmethod
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        """setSecret: make `pending` valid at the target, keeping AWSCURRENT working if it can.
+
+        Idempotent: when `pending` already works, change nothing. It may be re-run after a crash
+        at any point inside it. Raise (never return) when it cannot finish.
+        """
+
+    @abstractmethod
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        """testSecret: prove that `pending` works at the target; raise if it does not.
+
+        Read-only: it must not change the target, so it can run any number of times.
+        """
+
+    def check_secret(self, value: Secret, what: str) -> None:
+        """Raise SecretFormatError when `value` lacks what this rotator needs; default: no check.
+
+        `what` names the value in the message (the secret and its label or version).
+        """
+        return
+
+    # ------------------------------------------------------------ configuration
+
+    @property
+    def password_policy(self) -> PasswordPolicy:
+        """The policy from the AWS-compatible variables, with this rotator's excluded defaults."""
+        return PasswordPolicy.from_env(self.env, self.default_excluded_characters)
+
+    @property
+    def password_source(self) -> Callable[[PasswordPolicy], str]:
+        """Local generation, or GetRandomPassword when PASSWORD_SOURCE=secretsmanager."""
+        return password_source_from_env(self.env, self.store.random_password)
+
+    # ---------------------------------------------------------------- handler
+
+    @classmethod
+    def handler(cls, **kwargs: Any) -> LambdaHandler:
+        """A Lambda handler that builds one rotator on first use and reuses it while warm."""
+        instance: list[Rotator] = []
+
+        def lambda_handler(event: Mapping[str, Any], context: Any = None) -> None:
+            if not instance:
+                instance.append(cls(**kwargs))
+            instance[0].handle(event, context)
+
+        lambda_handler.__doc__ = f"Lambda entry point of {cls.__name__}."
+        return lambda_handler
+
+    def handle(self, event: Mapping[str, Any], context: Any = None) -> None:
+        """Run one rotation step; raise on any failure (scrubbed of secret values)."""
+        started = time.perf_counter()
+        step_name = "unknown"
+        try:
+            parsed = parse_event(event)
+            step_name = parsed.step.value
+            redaction.register(parsed.rotation_token)
+            logger.set_correlation_id(parsed.token)
+            logger.append_keys(step=step_name, secret_id=parsed.secret_id, version=parsed.token)
+            if context is not None and hasattr(context, "aws_request_id"):
+                logger.append_keys(request_id=context.aws_request_id)
+            self._run(parsed)
+        except Exception as exc:
+            _scrub_exception(exc)
+            logger.error(
+                f"{step_name} failed: {type(exc).__name__}: {exc}",
+                extra={"outcome": "failed", "error_type": type(exc).__name__},
+            )
+            emit_step_metrics(self._metrics, step_name, _ms_since(started), succeeded=False)
+            raise
+        else:
+            logger.info(f"{step_name} succeeded", extra={"outcome": "succeeded"})
+            emit_step_metrics(self._metrics, step_name, _ms_since(started), succeeded=True)
+        finally:
+            logger.remove_keys(["step", "secret_id", "secret_arn", "version", "request_id"])
+            logger.set_correlation_id(None)
+
+    def _run(self, event: RotationEvent) -> None:
+        description = self.store.describe(event.secret_id)
+        logger.append_keys(secret_arn=description.arn)
+        ctx = StepContext(self, event, description)
+        if not description.rotation_enabled:
+            raise RotationStateError(
+                f"rotation is not enabled for secret {description.name}; enable it with "
+                "RotateSecret (or `smrotate rotate`) naming this rotation function"
+            )
+        labels = description.versions.get(event.token)
+        if labels is None:
+            if event.step is not Step.CREATE:
+                raise RotationStateError(
+                    f"version {event.token} is not a labelled version of secret "
+                    f"{description.name}; {event.step.value} runs only on the AWSPENDING version "
+                    "that createSecret made"
+                )
+            self._check_not_in_progress(ctx)
+        elif CURRENT in labels:
+            if event.step is Step.FINISH and PENDING in labels:
+                self.store.remove_label(ctx.arn, PENDING, event.token)
+            logger.info(f"version {event.token} is already AWSCURRENT; nothing to do")
+            return
+        elif PENDING not in labels:
+            raise RotationStateError(
+                f"version {event.token} of secret {description.name} holds "
+                f"{', '.join(sorted(labels))}, not AWSPENDING; start a new rotation instead"
+            )
+        {
+            Step.CREATE: self._create,
+            Step.SET: self._set,
+            Step.TEST: self._test,
+            Step.FINISH: self._finish,
+        }[event.step](ctx)
+
+    def _check_not_in_progress(self, ctx: StepContext) -> None:
+        """At createSecret with a new token: no other rotation may be unfinished."""
+        other = ctx.description.unfinished
+        if other is not None:
+            raise RotationInProgressError(
+                f"another rotation of secret {ctx.description.name} is not complete: version "
+                f"{other} holds AWSPENDING. Finish it (smrotate run --resume {other}) or cancel "
+                "it (smrotate cancel --cleanup) before starting a new one"
+            )
+        stale = ctx.description.holder(PENDING)
+        if stale is not None:  # AWSPENDING left on the current version: not a rotation, tidy it
+            self.store.remove_label(ctx.arn, PENDING, stale)
+
+    def _create(self, ctx: StepContext) -> None:
+        exists = ctx.token in ctx.description.versions
+        if exists and self.store.read_if_exists(ctx.arn, ctx.token) is not None:
+            logger.info("the pending version already has a value; nothing to do")
+            return
+        ctx.current()  # fail early, with a clear message, when AWSCURRENT is unusable
+        value = self.build_pending(ctx)
+        self.check_secret(value, f"the new value built for secret {ctx.description.name}")
+        self.store.put_pending(ctx.arn, ctx.token, value, ctx.event.rotation_token)
+        logger.info("stored the new value as AWSPENDING")
+
+    def _set(self, ctx: StepContext) -> None:
+        self.apply_pending(ctx, ctx.pending())
+
+    def _test(self, ctx: StepContext) -> None:
+        self.test_pending(ctx, ctx.pending())
+
+    def _finish(self, ctx: StepContext) -> None:
+        current = ctx.description.current
+        self.store.move_label(ctx.arn, CURRENT, ctx.token, current)
+        self.store.remove_label(ctx.arn, PENDING, ctx.token)
+        logger.info(f"AWSCURRENT moved to version {ctx.token} from {current}")
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+def _scrub_exception(exc: BaseException) -> None:
+    """Remove registered secret values from the messages of `exc` and its causes, in place."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        current.args = tuple(redaction.scrub(a) if isinstance(a, str) else a for a in current.args)
+        current = current.__cause__ or current.__context__

@@ -1,0 +1,344 @@
+"""The only code that calls the Secrets Manager API.
+
+`SecretStore` wraps one boto3 client: DescribeSecret as a typed `SecretDescription`, values read
+by version id (cached for the life of the process: a version's value never changes) or by label
+(never cached), the pending version written with the RotationToken when there is one, labels
+moved and removed. Every AWS error becomes a StoreError that names the operation, the secret and
+the AWS error code; no message quotes a value.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from framework import redaction
+from framework.errors import SecretFormatError, StoreError, VersionNotFoundError
+
+if TYPE_CHECKING:
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+
+    from framework.passwords import PasswordPolicy
+
+CURRENT = "AWSCURRENT"
+PENDING = "AWSPENDING"
+PREVIOUS = "AWSPREVIOUS"
+
+CONNECT_TIMEOUT = 5.0
+READ_TIMEOUT = 15.0
+MAX_ATTEMPTS = 5
+_CACHE_SIZE = 128
+
+Secret = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SecretDescription:
+    """DescribeSecret, typed: versions map to their labels; versions with no label are left out."""
+
+    arn: str
+    name: str
+    rotation_enabled: bool
+    rotation_lambda_arn: str | None = None
+    versions: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    rotation_rules: Mapping[str, Any] = field(default_factory=dict)
+    last_rotated: datetime | None = None
+    last_changed: datetime | None = None
+    next_rotation: datetime | None = None
+    created: datetime | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    version_created: Mapping[str, datetime] = field(default_factory=dict)
+
+    @classmethod
+    def from_response(cls, response: Mapping[str, Any]) -> SecretDescription:
+        """Build from a DescribeSecret (or ListSecrets entry) response."""
+        versions = {
+            version: frozenset(labels)
+            for version, labels in (response.get("VersionIdsToStages") or {}).items()
+            if labels
+        }
+        return cls(
+            arn=response["ARN"],
+            name=response["Name"],
+            rotation_enabled=bool(response.get("RotationEnabled", False)),
+            rotation_lambda_arn=response.get("RotationLambdaARN") or None,
+            versions=versions,
+            rotation_rules=dict(response.get("RotationRules") or {}),
+            last_rotated=response.get("LastRotatedDate"),
+            last_changed=response.get("LastChangedDate"),
+            next_rotation=response.get("NextRotationDate"),
+            created=response.get("CreatedDate"),
+            tags={t["Key"]: t["Value"] for t in response.get("Tags") or []},
+        )
+
+    def holders(self, label: str) -> list[str]:
+        """Every version holding `label` (one on AWS; moto may leave two)."""
+        return [version for version, labels in self.versions.items() if label in labels]
+
+    def holder(self, label: str) -> str | None:
+        """The version holding `label`, or None."""
+        found = self.holders(label)
+        return found[0] if found else None
+
+    def labels(self, version: str) -> frozenset[str]:
+        """The labels of `version` (empty when unknown or unlabelled)."""
+        return self.versions.get(version, frozenset())
+
+    @property
+    def current(self) -> str | None:
+        """The version holding AWSCURRENT."""
+        return self.holder(CURRENT)
+
+    @property
+    def previous(self) -> str | None:
+        """The version holding AWSPREVIOUS."""
+        return self.holder(PREVIOUS)
+
+    @property
+    def unfinished(self) -> str | None:
+        """The version holding AWSPENDING without AWSCURRENT: AWS's "rotation in progress" rule."""
+        for version in self.holders(PENDING):
+            if CURRENT not in self.versions[version]:
+                return version
+        return None
+
+
+@lru_cache(maxsize=8)
+def _client(
+    endpoint_url: str | None, region: str | None, profile: str | None
+) -> SecretsManagerClient:
+    import boto3
+    from botocore.config import Config
+
+    config = Config(
+        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+    session = boto3.session.Session(profile_name=profile, region_name=region)
+    return session.client("secretsmanager", endpoint_url=endpoint_url, config=config)
+
+
+def default_client(
+    endpoint_url: str | None = None, region: str | None = None, profile: str | None = None
+) -> SecretsManagerClient:
+    """The process-wide client: endpoint from the argument, else SECRETS_MANAGER_ENDPOINT, else
+    botocore's own settings (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, config files)."""
+    endpoint = endpoint_url or os.environ.get("SECRETS_MANAGER_ENDPOINT") or None
+    return _client(endpoint, region, profile)
+
+
+def reset_clients() -> None:
+    """Forget the process-wide clients and cached values (tests that switch endpoints or mocks)."""
+    _client.cache_clear()
+    _VALUES.clear()
+
+
+def forget_cached_values() -> None:
+    """Drop every cached secret value (a new process would start so)."""
+    _VALUES.clear()
+
+
+class _ValueCache:
+    """Secret strings by (secret ARN, version id): safe to keep, a version never changes."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._items: OrderedDict[tuple[str, str], str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> str | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: str) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self._size:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+_VALUES = _ValueCache(_CACHE_SIZE)
+
+
+def parse_secret(secret_string: str, what: str) -> Secret:
+    """The JSON object in `secret_string`; SecretFormatError (not quoting it) otherwise."""
+    redaction.register(secret_string)
+    try:
+        value = json.loads(secret_string)
+    except json.JSONDecodeError as exc:
+        raise SecretFormatError(
+            f"{what} is not valid JSON (error at character {exc.pos}); "
+            "store the credentials as a JSON object"
+        ) from None
+    if not isinstance(value, dict):
+        raise SecretFormatError(f"{what} is JSON but not an object; store a JSON object")
+    redaction.register_secret(secret_string, value)
+    return value
+
+
+class SecretStore:
+    """Typed access to Secrets Manager through one client; values by version id are cached."""
+
+    def __init__(
+        self,
+        client: SecretsManagerClient | None = None,
+        *,
+        cache: bool = True,
+    ) -> None:
+        self._client = client
+        self._cache = cache
+
+    @property
+    def client(self) -> SecretsManagerClient:
+        """The boto3 client (the process-wide one unless one was given)."""
+        if self._client is None:
+            self._client = default_client()
+        return self._client
+
+    def _call(self, operation: str, secret_id: str, **params: Any) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        try:
+            return getattr(self.client, _SNAKE[operation])(**params)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            code = str(error.get("Code", "Unknown"))
+            message = redaction.scrub(str(error.get("Message", "")))
+            cls = VersionNotFoundError if code == "ResourceNotFoundException" else StoreError
+            raise cls(
+                f"Secrets Manager {operation} on secret {secret_id} failed: {code}: {message}",
+                code,
+            ) from None
+        except BotoCoreError as exc:
+            raise StoreError(
+                f"Secrets Manager {operation} on secret {secret_id} failed: "
+                f"{type(exc).__name__}: {redaction.scrub(str(exc))}"
+            ) from None
+
+    def describe(self, secret_id: str) -> SecretDescription:
+        """DescribeSecret, typed."""
+        return SecretDescription.from_response(
+            self._call("DescribeSecret", secret_id, SecretId=secret_id)
+        )
+
+    def read(
+        self, secret_id: str, *, version_id: str | None = None, stage: str | None = None
+    ) -> Secret:
+        """The JSON value of a version, named by id (cached) or by label (not cached).
+
+        Raises VersionNotFoundError when the version or label has no value.
+        """
+        if (version_id is None) == (stage is None):
+            raise ValueError("read() needs exactly one of version_id and stage")
+        what = f"the value of secret {secret_id} " + (
+            f"version {version_id}" if version_id else f"at label {stage}"
+        )
+        if version_id is not None and self._cache:
+            cached = _VALUES.get((secret_id, version_id))
+            if cached is not None:
+                return parse_secret(cached, what)
+        params: dict[str, Any] = {"SecretId": secret_id}
+        if version_id is not None:
+            params["VersionId"] = version_id
+        else:
+            params["VersionStage"] = stage
+        response = self._call("GetSecretValue", secret_id, **params)
+        secret_string = response.get("SecretString")
+        if secret_string is None:
+            raise SecretFormatError(f"{what} is binary; smrotate rotates JSON string secrets")
+        value = parse_secret(secret_string, what)
+        if self._cache:
+            _VALUES.put((response.get("ARN", secret_id), response["VersionId"]), secret_string)
+            if version_id is not None:
+                _VALUES.put((secret_id, version_id), secret_string)
+        return value
+
+    def read_if_exists(self, secret_id: str, version_id: str) -> Secret | None:
+        """The value of a version, or None when the version has no value yet."""
+        try:
+            return self.read(secret_id, version_id=version_id)
+        except VersionNotFoundError:
+            return None
+
+    def put_pending(
+        self, secret_id: str, token: str, value: Secret, rotation_token: str | None = None
+    ) -> None:
+        """PutSecretValue: `value` as version `token`, labelled AWSPENDING."""
+        secret_string = json.dumps(value)
+        redaction.register_secret(secret_string, value)
+        params: dict[str, Any] = {
+            "SecretId": secret_id,
+            "ClientRequestToken": token,
+            "SecretString": secret_string,
+            "VersionStages": [PENDING],
+        }
+        if rotation_token is not None:
+            params["RotationToken"] = rotation_token
+        self._call("PutSecretValue", secret_id, **params)
+        if self._cache:
+            _VALUES.put((secret_id, token), secret_string)
+
+    def move_label(
+        self, secret_id: str, label: str, to_version: str, from_version: str | None
+    ) -> None:
+        """UpdateSecretVersionStage: move `label` to `to_version` (from `from_version`)."""
+        params: dict[str, Any] = {
+            "SecretId": secret_id,
+            "VersionStage": label,
+            "MoveToVersionId": to_version,
+        }
+        if from_version is not None:
+            params["RemoveFromVersionId"] = from_version
+        self._call("UpdateSecretVersionStage", secret_id, **params)
+
+    def remove_label(self, secret_id: str, label: str, from_version: str) -> None:
+        """UpdateSecretVersionStage: take `label` off `from_version`."""
+        self._call(
+            "UpdateSecretVersionStage",
+            secret_id,
+            SecretId=secret_id,
+            VersionStage=label,
+            RemoveFromVersionId=from_version,
+        )
+
+    def random_password(self, policy: PasswordPolicy) -> str:
+        """GetRandomPassword under `policy`."""
+        response = self._call(
+            "GetRandomPassword",
+            "(none)",
+            PasswordLength=policy.length,
+            ExcludeCharacters=policy.exclude_characters,
+            ExcludeNumbers=policy.exclude_numbers,
+            ExcludePunctuation=policy.exclude_punctuation,
+            ExcludeUppercase=policy.exclude_uppercase,
+            ExcludeLowercase=policy.exclude_lowercase,
+            RequireEachIncludedType=policy.require_each_included_type,
+        )
+        password = str(response["RandomPassword"])
+        redaction.register(password)
+        return password
+
+
+_SNAKE = {
+    "DescribeSecret": "describe_secret",
+    "GetSecretValue": "get_secret_value",
+    "PutSecretValue": "put_secret_value",
+    "UpdateSecretVersionStage": "update_secret_version_stage",
+    "GetRandomPassword": "get_random_password",
+}

@@ -1,0 +1,339 @@
+"""Rotation strategies for username/password credentials, independent of any database.
+
+`PasswordRotator` implements the three `Rotator` hooks by handing them to the strategy chosen by
+ROTATION_STRATEGY, and asks its subclasses for the target-specific parts (log in, change a
+password, clone a user). Strategies:
+
+- `single-user`: the user changes its own password. setSecret logs in with AWSCURRENT first (no
+  failed login on the normal path); if that is refused it checks AWSPENDING (already set), then
+  AWSPREVIOUS of the same account (AWSCURRENT moved back by hand while the target kept the
+  newer password).
+- `single-user-via-admin`: the admin secret named by `masterarn` sets the user's password. The
+  user's own credentials (AWSCURRENT, else AWSPREVIOUS) must log in first, so the admin secret
+  never resets an account that the rotated secret cannot prove it owns.
+- `alternating-users`: each rotation switches between the user and its clone (`app`,
+  `app_clone`), so the previous credentials keep working until the next rotation. The admin
+  creates the clone on first use and sets the inactive user's password; AWSCURRENT must log in
+  before the admin secret is used (confused-deputy guard).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, ExitStack
+from typing import Any, ClassVar, Generic, TypeVar
+
+from framework.errors import (
+    ConfigurationError,
+    LoginRefusedError,
+    RotationStateError,
+    SecretFormatError,
+)
+from framework.observability import logger
+from framework.rotator import Rotator, StepContext
+from framework.settings import env_choice, env_int
+from framework.store import Secret
+
+SessionT = TypeVar("SessionT")
+
+DEFAULT_CLONE_SUFFIX = "_clone"
+
+
+class PasswordRotator(Rotator, Generic[SessionT]):
+    """A rotator for secrets holding `username` and `password`; subclasses talk to the target.
+
+    Hooks for subclasses (each one's contract is in its docstring): `login`,
+    `change_own_password`, and for the admin strategies `set_password` and `ensure_clone`.
+    Optional: `check_login` (extra proof in testSecret), `same_account`, `admin_secret`,
+    `username_limit`.
+    """
+
+    strategies: ClassVar[tuple[str, ...]] = (
+        "single-user",
+        "single-user-via-admin",
+        "alternating-users",
+    )
+
+    # ------------------------------------------------------------ target hooks
+
+    @abstractmethod
+    def login(self, secret: Secret) -> AbstractContextManager[SessionT]:
+        """Open a session with `secret`'s credentials; close it on exit.
+
+        Raise LoginRefusedError when the target rejects the credentials, and another TargetError
+        for network, TLS or other failures (these are never retried with other credentials).
+        Changes nothing.
+        """
+
+    @abstractmethod
+    def change_own_password(self, session: SessionT, secret: Secret, password: str) -> None:
+        """As the user logged in with `secret`, set that user's password to `password`.
+
+        Idempotent: setting the same password again is harmless.
+        """
+
+    def set_password(self, admin: SessionT, username: str, password: str) -> None:
+        """As an admin, set `username`'s password to `password`. Idempotent."""
+        raise NotImplementedError(f"{type(self).__name__} does not support admin strategies")
+
+    def ensure_clone(self, admin: SessionT, base: str, clone: str, password: str) -> bool:
+        """As an admin, make `clone` a login user with `base`'s rights; True if it created it.
+
+        Creates `clone` with `password` when it does not exist; otherwise leaves its password
+        alone and re-syncs its attributes and privileges from `base`. Idempotent.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not support alternating users")
+
+    def check_login(self, session: SessionT, secret: Secret) -> None:
+        """testSecret's proof beyond logging in (run a query, read a table). Read-only."""
+
+    def same_account(self, a: Secret, b: Secret) -> bool:
+        """True when `a` and `b` name the same account (same user at the same target)."""
+        return bool(a.get("username") == b.get("username"))
+
+    def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
+        """The admin credentials named by `secret['masterarn']` (its AWSCURRENT)."""
+        arn = secret.get("masterarn")
+        if not isinstance(arn, str) or not arn:
+            raise SecretFormatError(
+                f"strategy {self.strategy.name} needs 'masterarn' in the secret: the ARN of the "
+                "admin secret that may set passwords and create users"
+            )
+        return ctx.read_current_of(arn, "the admin secret named by 'masterarn'")
+
+    def username_limit(self, secret: Secret) -> int:
+        """The longest user name the target accepts (USERNAME_CHARACTER_LIMIT overrides)."""
+        return 63
+
+    # --------------------------------------------------------------- helpers
+
+    def check_secret(self, value: Secret, what: str) -> None:
+        """`username` and `password` must be non-empty strings."""
+        for key in ("username", "password"):
+            if not isinstance(value.get(key), str) or not value[key]:
+                raise SecretFormatError(
+                    f"{what} has no {key!r} string; it needs 'username' and 'password'"
+                )
+
+    def logs_in(self, secret: Secret) -> bool:
+        """True when `secret` logs in; False when refused; other failures raise."""
+        try:
+            with self.login(secret):
+                return True
+        except LoginRefusedError:
+            return False
+
+    @property
+    def strategy(self) -> Strategy:
+        """The strategy named by ROTATION_STRATEGY (default single-user)."""
+        name = env_choice(self.env, "ROTATION_STRATEGY", "single-user", self.strategies)
+        return STRATEGIES[name]()
+
+    # ------------------------------------------------------- Rotator's hooks
+
+    def build_pending(self, ctx: StepContext) -> Secret:
+        """The strategy's pending value: same fields, maybe another user, a new password."""
+        return self.strategy.build_pending(self, ctx)
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        """The strategy's setSecret."""
+        self.strategy.apply(self, ctx, pending)
+
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        """Log in with `pending` and run `check_login`."""
+        with self.login(pending) as session:
+            self.check_login(session, pending)
+
+
+Target = PasswordRotator[Any]
+
+
+class Strategy(ABC):
+    """How a PasswordRotator makes new credentials valid."""
+
+    name: ClassVar[str]
+
+    def pending_username(self, rotator: Target, ctx: StepContext, current: Secret) -> str:
+        """The user the pending version names; the same user by default."""
+        return str(current["username"])
+
+    def build_pending(self, rotator: Target, ctx: StepContext) -> Secret:
+        """A copy of AWSCURRENT with the pending user and a new password."""
+        current = ctx.current()
+        username = self.pending_username(rotator, ctx, current)
+        return {**current, "username": username, "password": ctx.new_password()}
+
+    def check_pending(
+        self, rotator: Target, ctx: StepContext, current: Secret, pending: Secret
+    ) -> None:
+        """Refuse a pending version that names an account this strategy would not rotate to."""
+        expected = self.pending_username(rotator, ctx, current)
+        same_target = rotator.same_account({**current, "username": expected}, pending)
+        if pending.get("username") != expected or not same_target:
+            raise RotationStateError(
+                f"the AWSPENDING version of secret {ctx.description.name} names user "
+                f"{pending.get('username')!r} or a target that strategy {self.name} would not "
+                f"rotate to (expected user {expected!r} at the AWSCURRENT target); refusing to set "
+                "it. Cancel this rotation and start a new one"
+            )
+
+    @abstractmethod
+    def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
+        """setSecret for this strategy (see PasswordRotator.apply_pending's contract)."""
+
+
+def _own_session(
+    rotator: Target, ctx: StepContext, current: Secret, pending: Secret, stack: ExitStack
+) -> tuple[object, Secret] | None:
+    """A session as the user, opened on `stack`, with the secret that opened it: AWSCURRENT,
+    else AWSPREVIOUS of the same account. None when AWSPENDING already logs in.
+    LoginRefusedError when nothing does."""
+    try:
+        return stack.enter_context(rotator.login(current)), current
+    except LoginRefusedError:
+        logger.info("AWSCURRENT does not log in; checking AWSPENDING, then AWSPREVIOUS")
+    if rotator.logs_in(pending):
+        return None
+    previous = ctx.previous()
+    if (
+        previous is not None
+        and previous.get("password") != current.get("password")
+        and rotator.same_account(previous, current)
+    ):
+        try:
+            session = stack.enter_context(rotator.login(previous))
+        except LoginRefusedError:
+            pass
+        else:
+            logger.info("AWSPREVIOUS logs in: the target kept an older rotation's password")
+            return session, previous
+    raise LoginRefusedError(
+        f"none of AWSCURRENT, AWSPENDING and AWSPREVIOUS of secret {ctx.description.name} logs in "
+        f"as user {current['username']!r}. Set that user's password by hand to the AWSCURRENT "
+        "value, or rotate with the single-user-via-admin strategy"
+    )
+
+
+class SingleUser(Strategy):
+    """The user changes its own password."""
+
+    name = "single-user"
+
+    def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
+        current = ctx.current()
+        self.check_pending(rotator, ctx, current, pending)
+        with ExitStack() as stack:
+            opened = _own_session(rotator, ctx, current, pending, stack)
+            if opened is None:
+                logger.info("AWSPENDING already logs in; nothing to set")
+                return
+            session, own = opened
+            rotator.change_own_password(session, own, str(pending["password"]))
+        logger.info("the user changed its own password")
+
+
+class SingleUserViaAdmin(Strategy):
+    """The admin secret sets the user's password, once the user's own credentials log in."""
+
+    name = "single-user-via-admin"
+
+    def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
+        current = ctx.current()
+        self.check_pending(rotator, ctx, current, pending)
+        with ExitStack() as stack:
+            if _own_session(rotator, ctx, current, pending, stack) is None:
+                logger.info("AWSPENDING already logs in; nothing to set")
+                return
+        admin = rotator.admin_secret(ctx, current)
+        with rotator.login(admin) as admin_session:
+            rotator.set_password(admin_session, str(pending["username"]), str(pending["password"]))
+        logger.info("the admin set the user's password")
+
+
+class AlternatingUsers(Strategy):
+    """Switch between the user and its clone; the admin keeps the clone in step."""
+
+    name = "alternating-users"
+
+    def suffix(self, rotator: Target) -> str:
+        """ROTATION_CLONE_SUFFIX, default `_clone`."""
+        suffix = rotator.env.get("ROTATION_CLONE_SUFFIX", DEFAULT_CLONE_SUFFIX)
+        if not suffix:
+            raise ConfigurationError("ROTATION_CLONE_SUFFIX must not be empty")
+        return suffix
+
+    def limit(self, rotator: Target, secret: Secret) -> int:
+        """The user name length limit: USERNAME_CHARACTER_LIMIT, else the rotator's."""
+        return env_int(
+            rotator.env,
+            "USERNAME_CHARACTER_LIMIT",
+            rotator.username_limit(secret),
+            low=2,
+            high=1024,
+        )
+
+    def clone_of(self, rotator: Target, base: str, secret: Secret) -> str:
+        """`base` + suffix, the base cut short when the name would pass the length limit."""
+        suffix, limit = self.suffix(rotator), self.limit(rotator, secret)
+        if len(suffix) >= limit:
+            raise ConfigurationError(
+                f"ROTATION_CLONE_SUFFIX has {len(suffix)} characters; user names are limited "
+                f"to {limit}"
+            )
+        return base[: limit - len(suffix)] + suffix
+
+    def pair(self, rotator: Target, ctx: StepContext, current: Secret) -> tuple[str, str]:
+        """(base user, clone user) for the pair that AWSCURRENT belongs to.
+
+        A name ending in the suffix is the clone. Its base is the name without the suffix,
+        unless the base was cut short to fit the limit: then AWSPREVIOUS names the full base.
+        """
+        username = str(current["username"])
+        suffix = self.suffix(rotator)
+        if not username.endswith(suffix) or username == suffix:
+            return username, self.clone_of(rotator, username, current)
+        base = username[: -len(suffix)]
+        previous = ctx.previous()
+        if previous is not None and rotator.same_account(
+            {**previous, "username": username}, current
+        ):
+            candidate = str(previous["username"])
+            if candidate != username and self.clone_of(rotator, candidate, current) == username:
+                base = candidate
+        return base, username
+
+    def pending_username(self, rotator: Target, ctx: StepContext, current: Secret) -> str:
+        base, clone = self.pair(rotator, ctx, current)
+        return clone if current["username"] == base else base
+
+    def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
+        current = ctx.current()
+        self.check_pending(rotator, ctx, current, pending)
+        base, clone = self.pair(rotator, ctx, current)
+        try:
+            with rotator.login(current):
+                pass
+        except LoginRefusedError:
+            raise LoginRefusedError(
+                f"AWSCURRENT of secret {ctx.description.name} does not log in as "
+                f"{current['username']!r}; the admin secret is used only for a secret whose "
+                "current credentials work (confused-deputy guard). Fix AWSCURRENT, then retry"
+            ) from None
+        already_set = rotator.logs_in(pending)
+        admin = rotator.admin_secret(ctx, current)
+        with rotator.login(admin) as admin_session:
+            created = rotator.ensure_clone(admin_session, base, clone, str(pending["password"]))
+            if created:
+                logger.info("the admin created the clone user")
+            if already_set or (created and pending["username"] == clone):
+                logger.info("AWSPENDING already logs in; password unchanged")
+            else:
+                rotator.set_password(
+                    admin_session, str(pending["username"]), str(pending["password"])
+                )
+                logger.info("the admin set the inactive user's password")
+
+
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (SingleUser, SingleUserViaAdmin, AlternatingUsers)
+}

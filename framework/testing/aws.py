@@ -1,0 +1,91 @@
+"""moto helpers: what tests, the demo and the conformance kit need beyond the plain API.
+
+moto emulates Secrets Manager's API, not the service (see the README): these helpers reach into
+its in-process backend, so they work with `mock_aws` and with a `ThreadedMotoServer` started in
+the same process.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from typing import Any
+
+REGION = "us-east-1"
+
+
+def account_id() -> str:
+    """moto's default account."""
+    from moto.core.models import DEFAULT_ACCOUNT_ID
+
+    return str(DEFAULT_ACCOUNT_ID)
+
+
+def lambda_arn(name: str = "smrotate-local", region: str = REGION) -> str:
+    """A rotation function ARN to record on secrets (nothing runs it: the local driver does)."""
+    return f"arn:aws:lambda:{region}:{account_id()}:function:{name}"
+
+
+def backend(region: str = REGION) -> Any:
+    """moto's Secrets Manager backend for `region`."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    return secretsmanager_backends[account_id()][region]
+
+
+def _secret(secret_id: str, region: str) -> Any:
+    return backend(region).secrets[secret_id]
+
+
+def enable_rotation(
+    secret_id: str, *, function_arn: str | None = None, days: int = 30, region: str = REGION
+) -> None:
+    """Turn rotation on without RotateSecret (moto's RotateSecret would run or fake a rotation)."""
+    secret = _secret(secret_id, region)
+    secret.rotation_requested = True
+    secret.rotation_enabled = True
+    secret.rotation_lambda_arn = function_arn or lambda_arn(region=region)
+    secret.auto_rotate_after_days = days
+
+
+def add_valueless_pending(secret_id: str, token: str, region: str = REGION) -> None:
+    """What RotateSecret does on AWS before invoking createSecret: a version holding AWSPENDING
+    and no value."""
+    secret = _secret(secret_id, region)
+    secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+    secret.versions[token] = {
+        "createdate": int(time.time()),
+        "version_id": token,
+        "version_stages": ["AWSPENDING"],
+    }
+
+
+def labels(secret_id: str, region: str = REGION) -> dict[str, list[str]]:
+    """Version id -> sorted labels, for labelled versions only."""
+    versions = _secret(secret_id, region).versions
+    return {vid: sorted(v["version_stages"]) for vid, v in versions.items() if v["version_stages"]}
+
+
+def label_problems(region: str = REGION) -> list[str]:
+    """Label invariants AWS enforces and moto does not: each label on at most one version, and
+    exactly one AWSCURRENT on every secret that has versions. Empty when all hold."""
+    problems = []
+    for name, secret in backend(region).secrets.items():
+        if not secret.versions:
+            continue
+        seen: dict[str, str] = {}
+        for version_id, version in secret.versions.items():
+            for label in version["version_stages"]:
+                if label in seen:
+                    problems.append(f"{name}: label {label} on {seen[label]} and {version_id}")
+                seen[label] = version_id
+        if "AWSCURRENT" not in seen:
+            problems.append(f"{name}: no version holds AWSCURRENT")
+    return problems
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

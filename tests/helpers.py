@@ -1,0 +1,49 @@
+"""Helpers shared by the engine tests: events, API call counting, value-less pending versions."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from conftest import moto_backend
+
+from framework.store import default_client
+
+
+def new_token() -> str:
+    return str(uuid.uuid4())
+
+
+def step_event(step: str, secret_id: str, token: str, **extra: str) -> dict[str, str]:
+    return {"Step": step, "SecretId": secret_id, "ClientRequestToken": token, **extra}
+
+
+def set_labels(name: str, version: str, stages: list[str]) -> None:
+    """Put labels on a version by hand (an operator's UpdateSecretVersionStage, condensed)."""
+    secret = moto_backend().secrets[name]
+    for other in secret.versions.values():
+        for stage in stages:
+            if stage in other["version_stages"]:
+                other["version_stages"].remove(stage)
+    secret.versions[version]["version_stages"] = list(stages)
+    if "AWSCURRENT" in stages:
+        secret.default_version_id = version
+
+
+@contextmanager
+def count_calls() -> Iterator[Counter[str]]:
+    """Count the API operations the process-wide client sends while the block runs."""
+    calls: Counter[str] = Counter()
+
+    def hook(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    client = default_client()
+    client.meta.events.register("before-call.secrets-manager", hook)
+    try:
+        yield calls
+    finally:
+        client.meta.events.unregister("before-call.secrets-manager", hook)

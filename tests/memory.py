@@ -1,0 +1,73 @@
+"""An in-memory credential target and its rotator: the strategies tested without a database."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from framework.errors import Failure, LoginRefusedError, TargetError
+from framework.store import Secret
+from framework.strategies import PasswordRotator
+
+
+@dataclass
+class MemoryTarget:
+    """Users and passwords in a dict; records every login and change."""
+
+    passwords: dict[str, str] = field(default_factory=dict)
+    admins: set[str] = field(default_factory=set)
+    rights: dict[str, set[str]] = field(default_factory=dict)
+    logins: list[tuple[str, bool]] = field(default_factory=list)
+    changes: list[tuple[str, str]] = field(default_factory=list)
+    down: bool = False
+
+    def check(self, username: str, password: str) -> bool:
+        return self.passwords.get(username) == password
+
+
+@dataclass
+class Session:
+    target: MemoryTarget
+    username: str
+
+
+class MemoryRotator(PasswordRotator[Session]):
+    """A PasswordRotator whose target is a MemoryTarget."""
+
+    def __init__(self, target: MemoryTarget, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+
+    @contextmanager
+    def login(self, secret: Secret) -> Iterator[Session]:
+        if self.target.down:
+            raise TargetError("memory target at memory:0 is unreachable", Failure.NETWORK)
+        ok = self.target.check(secret["username"], secret["password"])
+        self.target.logins.append((secret["username"], ok))
+        if not ok:
+            raise LoginRefusedError(f"memory target refused user {secret['username']!r}")
+        yield Session(self.target, secret["username"])
+
+    def change_own_password(self, session: Session, secret: Secret, password: str) -> None:
+        self.target.passwords[session.username] = password
+        self.target.changes.append(("own", session.username))
+
+    def set_password(self, admin: Session, username: str, password: str) -> None:
+        if admin.username not in self.target.admins:
+            raise TargetError(f"user {admin.username!r} may not set passwords", Failure.PRIVILEGE)
+        if username not in self.target.passwords:
+            raise TargetError(f"user {username!r} does not exist", Failure.OTHER)
+        self.target.passwords[username] = password
+        self.target.changes.append(("admin", username))
+
+    def ensure_clone(self, admin: Session, base: str, clone: str, password: str) -> bool:
+        if admin.username not in self.target.admins:
+            raise TargetError(f"user {admin.username!r} may not create users", Failure.PRIVILEGE)
+        created = clone not in self.target.passwords
+        if created:
+            self.target.passwords[clone] = password
+            self.target.changes.append(("create", clone))
+        self.target.rights[clone] = set(self.target.rights.get(base, set()))
+        return created

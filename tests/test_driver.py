@@ -1,0 +1,123 @@
+"""The local driver: AWS's in-progress rule, new and resumed tokens, first failure stops."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from conftest import MakeSecret, labels, moto_backend
+from helpers import count_calls, new_token, set_labels
+from memory import MemoryRotator, MemoryTarget
+
+from framework.driver import LocalDriver
+from framework.errors import RotationInProgressError, RotationStateError
+from framework.events import Step
+
+USER = {"username": "app", "password": "app-password-1"}
+
+
+@pytest.fixture
+def rotator() -> MemoryRotator:
+    return MemoryRotator(MemoryTarget(passwords={"app": USER["password"]}), env={})
+
+
+def test_runs_the_four_steps_in_order_through_the_handler(sm: Any, make_secret: MakeSecret) -> None:
+    arn = make_secret(USER)
+    seen: list[dict[str, Any]] = []
+    rotator = MemoryRotator(MemoryTarget(passwords={"app": USER["password"]}), env={})
+
+    def handler(event: Any, context: Any) -> None:
+        seen.append(dict(event))
+        assert context.aws_request_id
+        rotator.handle(event, context)
+
+    reported: list[tuple[Step, BaseException | None]] = []
+    result = LocalDriver(handler).rotate(arn, on_step=lambda s, e: reported.append((s, e)))
+    assert result.ok
+    assert [e["Step"] for e in seen] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert {e["ClientRequestToken"] for e in seen} == {result.token}
+    assert {e["SecretId"] for e in seen} == {arn}
+    assert reported == [(s, None) for s in result.steps_done]
+
+
+def test_never_calls_rotate_secret(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    with count_calls() as calls:
+        assert LocalDriver(rotator.handle).rotate(arn).ok
+    assert "RotateSecret" not in calls
+
+
+def test_refuses_to_start_while_a_rotation_is_unfinished(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    rotator.target.down = True
+    stuck = driver.rotate(arn)
+    assert stuck.failed_step is Step.SET
+    with pytest.raises(RotationInProgressError, match=f"Resume it with --resume {stuck.token}"):
+        driver.rotate(arn)
+    with pytest.raises(RotationInProgressError, match="is not the rotation in progress"):
+        driver.rotate(arn, token=new_token())
+    rotator.target.down = False
+    assert driver.rotate(arn, token=stuck.token).ok
+
+
+def test_pending_on_the_current_version_is_not_a_rotation_in_progress(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    current = moto_backend().secrets[arn].default_version_id
+    set_labels(moto_backend().secrets[arn].name, current, ["AWSCURRENT", "AWSPENDING"])
+    assert LocalDriver(rotator.handle).rotate(arn).ok
+
+
+def test_a_given_new_token_is_used(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    result = LocalDriver(rotator.handle).rotate(arn, token=token)
+    assert result.ok
+    assert labels(moto_backend().secrets[arn].name)[token] == ["AWSCURRENT"]
+
+
+def test_resuming_a_finished_rotation_is_a_no_op(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    done = driver.rotate(arn)
+    again = driver.rotate(arn, token=done.token)
+    assert again.ok
+    assert rotator.target.changes == [("own", "app")]
+
+
+def test_a_version_no_longer_pending_cannot_be_resumed(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    first = driver.rotate(arn)
+    driver.rotate(arn)
+    with pytest.raises(RotationStateError, match="no longer pending"):
+        driver.rotate(arn, token=first.token)  # now AWSPREVIOUS
+
+
+def test_stops_at_the_first_failure(sm: Any, make_secret: MakeSecret) -> None:
+    arn = make_secret(USER)
+    calls: list[str] = []
+
+    def handler(event: Any, context: Any) -> None:
+        calls.append(event["Step"])
+        if event["Step"] == "setSecret":
+            raise RuntimeError("boom")
+
+    result = LocalDriver(handler).rotate(arn)
+    assert calls == ["createSecret", "setSecret"]
+    assert result.steps_done == [Step.CREATE]
+    assert result.failed_step is Step.SET
+    assert isinstance(result.error, RuntimeError)
+    assert not result.ok

@@ -1,0 +1,391 @@
+"""The rotation protocol, branch by branch, with an in-memory credential target on moto."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from conftest import MakeSecret, labels, moto_backend
+from helpers import count_calls, new_token, set_labels, step_event
+from memory import MemoryRotator, MemoryTarget
+
+from framework.driver import LocalDriver
+from framework.errors import (
+    RotationInProgressError,
+    RotationStateError,
+    SecretFormatError,
+    StoreError,
+    TargetError,
+)
+from framework.events import Step
+from framework.testing.aws import add_valueless_pending
+
+USER = {"username": "app", "password": "initial-password-1"}
+
+
+@pytest.fixture
+def target() -> MemoryTarget:
+    return MemoryTarget(passwords={"app": USER["password"]})
+
+
+@pytest.fixture
+def rotator(target: MemoryTarget) -> MemoryRotator:
+    return MemoryRotator(target, env={})
+
+
+def value(sm: Any, arn: str, **kwargs: str) -> dict[str, Any]:
+    return dict(json.loads(sm.get_secret_value(SecretId=arn, **kwargs)["SecretString"]))
+
+
+def name_of(arn: str) -> str:
+    return str(moto_backend().secrets[arn].name)
+
+
+def snapshot(arn: str) -> dict[str, Any]:
+    secret = moto_backend().secrets[arn]
+    return {
+        vid: (sorted(v["version_stages"]), v.get("secret_string"))
+        for vid, v in secret.versions.items()
+    }
+
+
+def test_full_rotation_moves_labels_and_changes_the_password(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER)
+    before = moto_backend().secrets[arn].default_version_id
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert result.ok, result.error
+    assert result.steps_done == [Step.CREATE, Step.SET, Step.TEST, Step.FINISH]
+    assert labels(name_of(arn)) == {before: ["AWSPREVIOUS"], result.token: ["AWSCURRENT"]}
+    new = value(sm, arn, VersionStage="AWSCURRENT")
+    assert new["username"] == "app"
+    assert new["password"] != USER["password"]
+    assert target.check("app", new["password"])
+    assert not target.check("app", USER["password"])
+
+
+def test_three_rotations_leave_one_current_one_previous_no_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    tokens = []
+    for _ in range(3):
+        result = driver.rotate(arn)
+        assert result.ok, result.error
+        tokens.append(result.token)
+        found = labels(name_of(arn))
+        assert [v for v, ls in found.items() if "AWSCURRENT" in ls] == [result.token]
+        assert len([v for v, ls in found.items() if "AWSPREVIOUS" in ls]) == 1
+        assert not [v for v, ls in found.items() if "AWSPENDING" in ls]
+    assert labels(name_of(arn))[tokens[1]] == ["AWSPREVIOUS"]
+    passwords = {value(sm, arn, VersionId=t)["password"] for t in tokens}
+    assert len(passwords) == 3
+    assert target.changes == [("own", "app")] * 3
+
+
+# ---------------------------------------------------------------- token states
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret", "finishSecret"])
+def test_unknown_token_fails_every_step_but_create(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, step: str
+) -> None:
+    arn = make_secret(USER)
+    before = snapshot(arn)
+    with pytest.raises(RotationStateError, match="not a labelled version"):
+        rotator.handle(step_event(step, arn, new_token()))
+    assert snapshot(arn) == before
+
+
+def test_create_with_absent_token_stores_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+    pending = value(sm, arn, VersionId=token)
+    assert pending["username"] == "app"
+    assert pending["password"] != USER["password"]
+
+
+def test_create_fills_the_valueless_pending_version_of_rotate_secret(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    add_valueless_pending(name_of(arn), token)
+    rotator.handle(step_event("createSecret", arn, token))
+    assert value(sm, arn, VersionId=token)["username"] == "app"
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret"])
+def test_set_and_test_on_a_valueless_pending_version_ask_for_create(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, step: str
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    add_valueless_pending(name_of(arn), token)
+    with pytest.raises(RotationStateError, match="createSecret must run first"):
+        rotator.handle(step_event(step, arn, token))
+    assert target.changes == []
+
+
+def test_create_keeps_an_existing_pending_value(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    first = value(sm, arn, VersionId=token)
+    with count_calls() as calls:
+        rotator.handle(step_event("createSecret", arn, token))
+    assert value(sm, arn, VersionId=token) == first
+    assert "PutSecretValue" not in calls
+
+
+@pytest.mark.parametrize("step", ["createSecret", "setSecret", "testSecret", "finishSecret"])
+def test_token_already_current_succeeds_and_does_nothing(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, step: str
+) -> None:
+    arn = make_secret(USER)
+    current = moto_backend().secrets[arn].default_version_id
+    before = snapshot(arn)
+    with count_calls() as calls:
+        rotator.handle(step_event(step, arn, current))
+    assert snapshot(arn) == before
+    assert dict(calls) == {"DescribeSecret": 1}
+    assert target.logins == []
+
+
+def test_finish_tidies_pending_left_on_the_current_version(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    for step in ("createSecret", "setSecret", "testSecret"):
+        rotator.handle(step_event(step, arn, token))
+    old = moto_backend().secrets[arn].default_version_id
+    sm.update_secret_version_stage(
+        SecretId=arn, VersionStage="AWSCURRENT", MoveToVersionId=token, RemoveFromVersionId=old
+    )
+    assert labels(name_of(arn))[token] == [
+        "AWSCURRENT",
+        "AWSPENDING",
+    ]  # a crash inside finishSecret
+    rotator.handle(step_event("finishSecret", arn, token))
+    assert labels(name_of(arn)) == {old: ["AWSPREVIOUS"], token: ["AWSCURRENT"]}
+
+
+@pytest.mark.parametrize("step", ["createSecret", "setSecret", "testSecret", "finishSecret"])
+def test_token_holding_only_previous_is_refused(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, step: str
+) -> None:
+    arn = make_secret(USER)
+    assert LocalDriver(rotator.handle).rotate(arn).ok
+    previous = next(v for v, ls in labels(name_of(arn)).items() if "AWSPREVIOUS" in ls)
+    before = snapshot(arn)
+    with pytest.raises(RotationStateError, match="not AWSPENDING"):
+        rotator.handle(step_event(step, arn, previous))
+    assert snapshot(arn) == before
+
+
+def test_create_refuses_while_another_version_holds_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    first = new_token()
+    rotator.handle(step_event("createSecret", arn, first))
+    before = snapshot(arn)
+    with pytest.raises(RotationInProgressError, match=f"version {first} holds AWSPENDING"):
+        rotator.handle(step_event("createSecret", arn, new_token()))
+    assert snapshot(arn) == before
+
+
+def test_create_tidies_stale_pending_on_the_current_version(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    current = moto_backend().secrets[arn].default_version_id
+    set_labels(name_of(arn), current, ["AWSCURRENT", "AWSPENDING"])
+    assert LocalDriver(rotator.handle).rotate(arn).ok
+
+
+def test_rotation_disabled_is_refused_before_any_change(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER, rotation=False)
+    before = snapshot(arn)
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert isinstance(result.error, RotationStateError)
+    assert "rotation is not enabled" in str(result.error)
+    assert snapshot(arn) == before
+    assert target.logins == []
+
+
+def test_unknown_secret_is_a_store_error(sm: Any, rotator: MemoryRotator) -> None:
+    with pytest.raises(StoreError, match="ResourceNotFoundException") as info:
+        rotator.handle(step_event("createSecret", "app/missing", new_token()))
+    assert info.value.code == "ResourceNotFoundException"
+
+
+def test_secret_without_current_version(sm: Any, rotator: MemoryRotator) -> None:
+    arn = sm.create_secret(Name="app/empty")["ARN"]
+    from conftest import enable_rotation
+
+    enable_rotation("app/empty")
+    with pytest.raises(RotationStateError, match="no AWSCURRENT version"):
+        rotator.handle(step_event("createSecret", arn, new_token()))
+
+
+# ---------------------------------------------------------------- idempotency
+
+
+def test_every_step_twice_changes_the_target_once(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+        rotator.handle(step_event(step, arn, token))
+        rotator.handle(step_event(step, arn, token))
+    assert target.changes == [("own", "app")]
+    assert labels(name_of(arn))[token] == ["AWSCURRENT"]
+    assert target.check("app", value(sm, arn, VersionStage="AWSCURRENT")["password"])
+
+
+def test_steps_run_again_after_the_rotation_finished(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER)
+    result = LocalDriver(rotator.handle).rotate(arn)
+    before = snapshot(arn)
+    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+        rotator.handle(step_event(step, arn, result.token))
+    assert snapshot(arn) == before
+    assert target.changes == [("own", "app")]
+
+
+# ---------------------------------------------------------------- failures
+
+
+def test_set_failure_leaves_current_untouched_and_resumes(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    target.down = True
+    result = driver.rotate(arn)
+    assert result.failed_step is Step.SET
+    assert isinstance(result.error, TargetError)
+    assert "network failure" in str(result.error)
+    assert value(sm, arn, VersionStage="AWSCURRENT") == USER
+    assert target.check("app", USER["password"])
+    target.down = False
+    resumed = driver.rotate(arn, token=result.token)
+    assert resumed.ok, resumed.error
+    assert labels(name_of(arn))[result.token] == ["AWSCURRENT"]
+
+
+def test_test_failure_leaves_current_untouched_and_resumes(
+    sm: Any, make_secret: MakeSecret, target: MemoryTarget
+) -> None:
+    class Picky(MemoryRotator):
+        fail = True
+
+        def check_login(self, session: Any, secret: dict[str, Any]) -> None:
+            if self.fail:
+                raise TargetError("the new credentials cannot read table orders")
+
+    rotator = Picky(target, env={})
+    arn = make_secret(USER)
+    driver = LocalDriver(rotator.handle)
+    result = driver.rotate(arn)
+    assert result.failed_step is Step.TEST
+    assert value(sm, arn, VersionStage="AWSCURRENT") == USER
+    assert labels(name_of(arn))[result.token] == ["AWSPENDING"]
+    rotator.fail = False
+    assert driver.rotate(arn, token=result.token).ok
+    assert target.changes == [("own", "app")]
+
+
+def test_rotation_token_is_passed_to_put_secret_value(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    from framework.store import default_client
+
+    arn = make_secret(USER)
+    seen: list[dict[str, Any]] = []
+    client = default_client()
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        seen.append(dict(params))
+
+    client.meta.events.register("provide-client-params.secrets-manager.PutSecretValue", hook)
+    try:
+        rotator.handle(
+            step_event(
+                "createSecret",
+                arn,
+                new_token(),
+                RotationToken="rt-0123456789abcdef-0123456789abcdef-01",
+            )
+        )
+    finally:
+        client.meta.events.unregister("provide-client-params.secrets-manager.PutSecretValue", hook)
+    assert len(seen) == 1
+    assert seen[0]["RotationToken"] == "rt-0123456789abcdef-0123456789abcdef-01"
+    assert seen[0]["VersionStages"] == ["AWSPENDING"]
+
+
+# ------------------------------------------------------------- bad secret values
+
+BAD_VALUES: list[tuple[str, str, str]] = [
+    ("not JSON", "username=app password=x", "not valid JSON"),
+    ("truncated JSON", '{"username": "app", "password": "s3cr', "not valid JSON"),
+    ("JSON list", '["app", "pw"]', "not an object"),
+    ("JSON string", '"app:pw"', "not an object"),
+    ("JSON null", "null", "not an object"),
+    ("JSON number", "42", "not an object"),
+    ("empty object", "{}", "'username'"),
+    ("no password", '{"username": "app"}', "'password'"),
+    ("no username", '{"password": "s3cret-pw"}', "'username'"),
+    ("password number", '{"username": "app", "password": 12345678}', "'password'"),
+    ("password null", '{"username": "app", "password": null}', "'password'"),
+    ("password empty", '{"username": "app", "password": ""}', "'password'"),
+    ("username empty", '{"username": "", "password": "s3cret-pw"}', "'username'"),
+    ("username list", '{"username": ["app"], "password": "s3cret-pw"}', "'username'"),
+]
+
+
+@pytest.mark.parametrize(("case", "raw", "message"), BAD_VALUES, ids=[c[0] for c in BAD_VALUES])
+def test_bad_secret_values_get_clear_errors_and_change_nothing(
+    sm: Any,
+    make_secret: MakeSecret,
+    rotator: MemoryRotator,
+    target: MemoryTarget,
+    case: str,
+    raw: str,
+    message: str,
+) -> None:
+    arn = make_secret(raw)
+    before = snapshot(arn)
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert isinstance(result.error, SecretFormatError)
+    assert message in str(result.error)
+    assert "s3cr" not in str(result.error)
+    assert snapshot(arn) == before
+    assert target.logins == []
+
+
+def test_binary_secret_is_refused(sm: Any, rotator: MemoryRotator) -> None:
+    arn = sm.create_secret(Name="app/binary", SecretBinary=b"\x00\x01")["ARN"]
+    from conftest import enable_rotation
+
+    enable_rotation("app/binary")
+    with pytest.raises(SecretFormatError, match="binary"):
+        rotator.handle(step_event("createSecret", arn, new_token()))
