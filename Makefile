@@ -31,5 +31,8 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/api_calls.py
 
+# SAM's makefile build method runs `make build-<LogicalId>`: those targets live here.
+-include templates/sam.mk
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
