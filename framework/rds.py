@@ -38,29 +38,27 @@ def _call(operation: str, arn: str, **params: Any) -> Any:
         raise StoreError(f"RDS {operation} for {arn} failed: {type(exc).__name__}") from None
 
 
-def describe_instance_endpoint(arn: str) -> dict[str, Any]:
-    """host, port and engine of the DB instance `arn`."""
-    found = _call("describe_db_instances", arn, DBInstanceIdentifier=arn).get("DBInstances", [])
+def _first(response: dict[str, Any], key: str, kind: str, arn: str) -> dict[str, Any]:
+    found = response.get(key) or []
     if not found or not found[0].get("Endpoint"):
         raise SecretFormatError(
-            f"RDS has no endpoint for DB instance {arn} (named by the admin secret's tag)"
+            f"RDS has no endpoint for {kind} {arn} (named by the admin secret's tag)"
         )
-    instance = found[0]
-    return {
-        "host": instance["Endpoint"]["Address"],
-        "port": instance["Endpoint"]["Port"],
-        "engine": instance["Engine"],
-    }
+    return dict(found[0])
+
+
+def describe_instance_endpoint(arn: str) -> dict[str, Any]:
+    """host, port and engine of the DB instance `arn`."""
+    response = _call("describe_db_instances", arn, DBInstanceIdentifier=arn)
+    instance = _first(response, "DBInstances", "DB instance", arn)
+    endpoint = instance["Endpoint"]
+    return {"host": endpoint["Address"], "port": endpoint["Port"], "engine": instance["Engine"]}
 
 
 def describe_cluster_endpoint(arn: str) -> dict[str, Any]:
     """host (the writer endpoint), port and engine of the DB cluster `arn`."""
-    found = _call("describe_db_clusters", arn, DBClusterIdentifier=arn).get("DBClusters", [])
-    if not found or not found[0].get("Endpoint"):
-        raise SecretFormatError(
-            f"RDS has no endpoint for DB cluster {arn} (named by the admin secret's tag)"
-        )
-    cluster = found[0]
+    response = _call("describe_db_clusters", arn, DBClusterIdentifier=arn)
+    cluster = _first(response, "DBClusters", "DB cluster", arn)
     return {"host": cluster["Endpoint"], "port": cluster["Port"], "engine": cluster["Engine"]}
 
 

@@ -7,9 +7,12 @@ neither true nor false (`ture`, `enabled`) is a ConfigurationError instead of a 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 
 from framework.errors import ConfigurationError
+
+N = TypeVar("N", int, float)
 
 TRUE_VALUES = frozenset({"true", "1", "y", "yes"})
 FALSE_VALUES = frozenset({"false", "0", "n", "no", ""})
@@ -30,34 +33,38 @@ def env_bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     )
 
 
-def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
-    """The integer in `env[name]` (or `default`), which must lie in [low, high]."""
+def _env_number(
+    env: Mapping[str, str],
+    name: str,
+    default: N,
+    parse: Callable[[str], N],
+    kind: str,
+    *,
+    low: N,
+    high: N,
+) -> N:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
     try:
-        value = int(raw.strip())
+        value = parse(raw.strip())
     except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be a whole number") from None
+        raise ConfigurationError(f"environment variable {name} must be {kind}") from None
     if not low <= value <= high:
         raise ConfigurationError(f"environment variable {name} must be between {low} and {high}")
     return value
+
+
+def env_int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    """The integer in `env[name]` (or `default`), which must lie in [low, high]."""
+    return _env_number(env, name, default, int, "a whole number", low=low, high=high)
 
 
 def env_float(
     env: Mapping[str, str], name: str, default: float, *, low: float, high: float
 ) -> float:
     """The number in `env[name]` (or `default`), which must lie in [low, high]."""
-    raw = env.get(name)
-    if raw is None or raw.strip() == "":
-        return default
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise ConfigurationError(f"environment variable {name} must be a number") from None
-    if not low <= value <= high:
-        raise ConfigurationError(f"environment variable {name} must be between {low} and {high}")
-    return value
+    return _env_number(env, name, default, float, "a number", low=low, high=high)
 
 
 def env_choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -26,7 +26,7 @@ from framework.testing.tls import Pki, make_pki
 __all__ = ["REGION", "enable_rotation", "labels"]
 
 # Fixture modules: private servers and moto server, each in its own file.
-pytest_plugins = ["pg_fixtures", "mariadb_fixtures", "moto_server_fixtures"]
+pytest_plugins = ["pg_fixtures", "mariadb_fixtures", "moto_server_fixtures", "pytester"]
 
 LAMBDA_ARN = lambda_arn("smrotate-test")
 

@@ -1,0 +1,14 @@
+"""The conformance kit: proves a rotator safe under what Secrets Manager does to it.
+
+Subclass `ConformanceSuite` in a test module, define a `subject` fixture returning a `Subject`
+(how to make a fresh secret, how to check that a secret's credentials log in), and pytest runs
+every case: full rotations, steps run twice, crash injection at each Secrets Manager write and
+each target write, target failures, racing rotations, cancel and cleanup, and a leak scan of
+everything the rotator logged, raised or printed. See the README's "Conformance kit" section.
+"""
+
+from framework.testing.kit.cases import ConformanceFailure
+from framework.testing.kit.subject import Subject
+from framework.testing.kit.suite import ConformanceSuite
+
+__all__ = ["ConformanceFailure", "ConformanceSuite", "Subject"]

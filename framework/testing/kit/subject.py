@@ -1,0 +1,65 @@
+"""What a developer tells the kit about a rotator: how to build it, make secrets, check logins."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from framework.rotator import Rotator
+from framework.store import Secret
+
+if TYPE_CHECKING:
+    from framework.testing.kit.world import World
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A rotator under test.
+
+    - `rotator(env)` builds a fresh rotator configured by `env` (the kit adds
+      ROTATION_STRATEGY from `strategy`); called once per simulated Lambda process.
+    - `make_secret(world)` creates fresh credentials at the target and returns the secret's
+      value (a JSON object). Each call must give an independent account. Admin secrets go into
+      Secrets Manager through `world.put_secret(name, value)`.
+    - `logs_in(secret)` is True when the credentials in `secret` log in at the target and False
+      when they are refused. It must not change anything.
+    """
+
+    name: str
+    rotator: Callable[[Mapping[str, str]], Rotator]
+    make_secret: Callable[[World], Secret]
+    logs_in: Callable[[Secret], bool]
+    strategy: str | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    # How many rotations in a row get crash points injected (the second rotation of
+    # alternating users goes back to the base user, a different path).
+    crash_rotations: int = 2
+    # Whether the credentials of the previous rotation keep logging in until the next one;
+    # None: True for alternating users, False otherwise (the old password is refused).
+    previous_stays_valid: bool | None = None
+
+    @property
+    def keeps_current_working(self) -> bool:
+        """True when AWSCURRENT must log in at every moment (alternating users): single-user
+        strategies change the user's own password in setSecret, so until finishSecret moves
+        AWSCURRENT only AWSPENDING logs in."""
+        return self.strategy == "alternating-users"
+
+    @property
+    def keeps_previous_working(self) -> bool:
+        """True when AWSPREVIOUS must keep logging in until the next rotation."""
+        if self.previous_stays_valid is not None:
+            return self.previous_stays_valid
+        return self.strategy == "alternating-users"
+
+    def full_env(self) -> dict[str, str]:
+        """`env` plus ROTATION_STRATEGY when a strategy is set."""
+        env = dict(self.env)
+        if self.strategy:
+            env["ROTATION_STRATEGY"] = self.strategy
+        return env
+
+    def build(self) -> Rotator:
+        """A fresh rotator, as a new Lambda process would make it."""
+        return self.rotator(self.full_env())

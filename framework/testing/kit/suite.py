@@ -1,0 +1,79 @@
+"""`ConformanceSuite`: the kit's cases as pytest tests, for any rotator.
+
+Subclass it in a test module and give it a `subject` fixture:
+
+    class TestMyRotator(ConformanceSuite):
+        @pytest.fixture
+        def subject(self) -> Subject:
+            return Subject(name="my-rotator", rotator=..., make_secret=..., logs_in=...)
+
+Every test also scans what the rotator printed, logged and raised for secret values and the
+RotationToken, and fails naming where one appeared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from framework.testing.kit import cases
+from framework.testing.kit.recorder import Recorder
+from framework.testing.kit.subject import Subject
+
+
+class ConformanceSuite:
+    """The conformance cases; a subclass supplies the `subject` fixture."""
+
+    @pytest.fixture
+    def subject(self) -> Subject:
+        """The rotator under test: override in the subclass."""
+        raise NotImplementedError("define a `subject` fixture returning a Subject")
+
+    @pytest.fixture(autouse=True)
+    def kit_recorder(
+        self, capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    ) -> Iterator[Recorder]:
+        """Collects what the case saw, then scans all output for secret values."""
+        recorder = Recorder()
+        yield recorder
+        recorder.count("cases")
+        out, err = capfd.readouterr()
+        leaks = recorder.leaks(
+            {
+                "standard output": out,
+                "standard error": err,
+                "log records": "\n".join(
+                    record.getMessage()
+                    for phase in ("setup", "call")
+                    for record in caplog.get_records(phase)
+                ),
+                "error messages": "\n".join(recorder.errors),
+            }
+        )
+        if leaks:
+            pytest.fail(
+                f"a secret value or the RotationToken appeared in: {', '.join(leaks)}",
+                pytrace=False,
+            )
+
+    def test_full_rotations(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """Three rotations in a row with label and login checks after each."""
+        cases.case_full_rotations(subject, kit_recorder)
+
+    def test_steps_twice(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """Every step twice, then again after the rotation finished."""
+        cases.case_steps_twice(subject, kit_recorder)
+
+    def test_crash_points(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """A crash before and after every write, each resumed with the same token."""
+        cases.case_crash_points(subject, kit_recorder)
+
+    @pytest.mark.parametrize("fault", sorted(cases.FAULTS))
+    def test_target_failure(self, subject: Subject, kit_recorder: Recorder, fault: str) -> None:
+        """Refused login, lost connection, permission denied: AWSCURRENT untouched, resumable."""
+        cases.case_target_failure(subject, kit_recorder, fault)
+
+    def test_racing_rotations(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """Two rotations of one secret interleaved; one invocation repeated concurrently."""
+        cases.case_racing_rotations(subject, kit_recorder)

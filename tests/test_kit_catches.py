@@ -1,0 +1,132 @@
+"""The kit can fail: rotators written wrong on purpose are caught by the case meant for each."""
+
+from __future__ import annotations
+
+import secrets
+import textwrap
+from collections.abc import Mapping
+
+import pytest
+
+from framework.errors import TargetError
+from framework.rotator import Rotator, StepContext
+from framework.store import CURRENT, Secret
+from framework.testing.kit import ConformanceFailure, Subject
+from framework.testing.kit.cases import case_crash_points, case_steps_twice
+from framework.testing.kit.recorder import Recorder
+from framework.testing.kit.world import World
+
+TOKENS: dict[str, str] = {}
+
+
+class NotIdempotent(Rotator):
+    """setSecret proves the old password before setting the new one: a second run fails."""
+
+    def build_pending(self, ctx: StepContext) -> Secret:
+        return {**ctx.current(), "password": ctx.new_password()}
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        if TOKENS.get(pending["username"]) != ctx.current()["password"]:
+            raise TargetError("the current password was refused")
+        TOKENS[pending["username"]] = pending["password"]
+
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        if TOKENS.get(pending["username"]) != pending["password"]:
+            raise TargetError("the new password was refused")
+
+
+class MovesCurrentEarly(NotIdempotent):
+    """Moves AWSCURRENT in setSecret, before testSecret has proved anything."""
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        TOKENS[pending["username"]] = pending["password"]
+        current = ctx.description.current
+        if current != ctx.token:
+            self.store.move_label(ctx.arn, CURRENT, ctx.token, current)
+
+
+def subject(cls: type[Rotator]) -> Subject:
+    def make_secret(world: World) -> Secret:
+        user = world.unique_name("app")
+        TOKENS[user] = secrets.token_urlsafe(12)
+        return {"username": user, "password": TOKENS[user]}
+
+    def build(env: Mapping[str, str]) -> Rotator:
+        return cls(env=env)
+
+    return Subject(
+        name=cls.__name__,
+        rotator=build,
+        make_secret=make_secret,
+        logs_in=lambda s: TOKENS.get(s["username"]) == s["password"],
+    )
+
+
+def test_a_set_secret_that_is_not_idempotent_is_caught_by_steps_twice() -> None:
+    with pytest.raises(ConformanceFailure, match="setSecret failed when run a second time"):
+        case_steps_twice(subject(NotIdempotent), Recorder())
+
+
+def test_a_set_secret_that_is_not_idempotent_is_caught_by_crash_points() -> None:
+    with pytest.raises(ConformanceFailure, match="resuming failed at setSecret"):
+        case_crash_points(subject(NotIdempotent), Recorder())
+
+
+def test_moving_current_before_testing_is_caught_by_steps_twice() -> None:
+    with pytest.raises(ConformanceFailure, match="AWSCURRENT moved during setSecret"):
+        case_steps_twice(subject(MovesCurrentEarly), Recorder())
+
+
+LEAKY_MODULE = textwrap.dedent(
+    """
+    import logging
+    import secrets
+
+    import pytest
+
+    from framework.errors import TargetError
+    from framework.rotator import Rotator
+    from framework.testing.kit import ConformanceSuite, Subject
+
+    TOKENS = {}
+
+
+    class Leaky(Rotator):
+        def build_pending(self, ctx):
+            return {**ctx.current(), "password": ctx.new_password()}
+
+        def apply_pending(self, ctx, pending):
+            logging.getLogger("careless").warning("new password is %s", pending["password"])
+            TOKENS[pending["username"]] = pending["password"]
+
+        def test_pending(self, ctx, pending):
+            if TOKENS.get(pending["username"]) != pending["password"]:
+                raise TargetError("refused")
+
+
+    def make_secret(world):
+        user = world.unique_name("app")
+        TOKENS[user] = secrets.token_urlsafe(12)
+        return {"username": user, "password": TOKENS[user]}
+
+
+    class TestLeaky(ConformanceSuite):
+        @pytest.fixture
+        def subject(self):
+            return Subject(
+                name="leaky",
+                rotator=lambda env: Leaky(env=env),
+                make_secret=make_secret,
+                logs_in=lambda s: TOKENS.get(s["username"]) == s["password"],
+            )
+    """
+)
+
+
+def test_a_rotator_that_logs_the_password_is_caught_by_the_leak_scan(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_leaky=LEAKY_MODULE)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "test_full_rotations")
+    result.assert_outcomes(errors=1, passed=1)
+    result.stdout.fnmatch_lines(["*a secret value or the RotationToken appeared in: *log records*"])
