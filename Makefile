@@ -30,6 +30,9 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_calls.py
+	$(BIN)/python bench/rotation.py
+	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/package_size.py
 
 # SAM's makefile build method runs `make build-<LogicalId>`: those targets live here.
 -include templates/sam.mk

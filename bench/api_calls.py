@@ -29,13 +29,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-os.environ.update(
-    AWS_ACCESS_KEY_ID="bench",
-    AWS_SECRET_ACCESS_KEY="bench",
-    AWS_DEFAULT_REGION="us-east-1",
-    POWERTOOLS_METRICS_DISABLED="true",
-    POWERTOOLS_LOG_LEVEL="WARNING",
-)
+from framework.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
+
+os.environ.update(FAKE_ENV, POWERTOOLS_LOG_LEVEL="WARNING")
 
 STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 COUNT_STEP = """

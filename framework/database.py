@@ -9,6 +9,7 @@ A database rotator subclasses `DatabaseRotator`, names its engines, and implemen
 from __future__ import annotations
 
 import os
+import re
 import ssl
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
@@ -60,6 +61,23 @@ class Tls:
     def ca_path(self) -> str:
         """The CA bundle to verify the server against."""
         return self.ca_file or system_ca_bundle()
+
+    def context(self) -> ssl.SSLContext:
+        """For drivers that take an SSLContext: the chain verified against `ca_path()`, the
+        host name checked, TLS 1.2 or later. TargetError (TLS) when the bundle cannot be read."""
+        path = self.ca_path()
+        try:
+            context = ssl.create_default_context(cafile=path)
+        except (OSError, ssl.SSLError) as exc:
+            raise TargetError(
+                f"cannot read the CA bundle {path} ({type(exc).__name__}: {exc.strerror or exc}); "
+                f"name a PEM file with 'sslrootcert' in the secret or {CA_BUNDLE_ENV}",
+                Failure.TLS,
+            ) from None
+        context.check_hostname = True
+        context.verify_mode = ssl.CERT_REQUIRED
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        return context
 
 
 @dataclass(frozen=True)
@@ -123,6 +141,7 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stats: Counter[str] = Counter()
+        self._reading_admin = False  # an RDS-managed admin secret may lack 'host' when read
 
     # ------------------------------------------------------------ subclass hook
 
@@ -150,7 +169,8 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     def check_secret(self, value: Secret, what: str) -> None:
         """username and password, plus a known engine, a host, a valid port, ssl and dbname."""
         super().check_secret(value, what)
-        self.settings(value, what)
+        if not (self._reading_admin and "host" not in value):
+            self.settings(value, what)
 
     def settings(self, secret: Secret, what: str = "the secret") -> ConnectionSettings:
         """Connection settings from a secret; SecretFormatError naming the field at fault."""
@@ -212,7 +232,11 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
         """The admin secret's AWSCURRENT, completed from the user's secret and, for an
         RDS-managed admin secret (username and password only), from the RDS API."""
-        admin = dict(super().admin_secret(ctx, secret))
+        self._reading_admin = True
+        try:
+            admin = dict(super().admin_secret(ctx, secret))
+        finally:
+            self._reading_admin = False
         if not admin.get("host"):
             admin.update(rds_endpoint(ctx, str(secret["masterarn"])))
         for key in ("engine", "dbname", "ssl", "sslrootcert"):
@@ -224,7 +248,8 @@ class DatabaseRotator(PasswordRotator[SessionT]):
 
 def rds_endpoint(ctx: StepContext, admin_arn: str) -> dict[str, Any]:
     """host, port and engine of the RDS instance or cluster that manages the admin secret."""
-    tags = ctx.describe(admin_arn).tags
+    # RDS writes aws:rds:primaryDBInstanceArn (mixed case): match tag keys case-insensitively.
+    tags = {key.lower(): value for key, value in ctx.describe(admin_arn).tags.items()}
     instance, cluster = tags.get(RDS_INSTANCE_TAG), tags.get(RDS_CLUSTER_TAG)
     if not instance and not cluster:
         raise SecretFormatError(
@@ -249,6 +274,46 @@ def target_error(
     if failure is Failure.AUTHENTICATION:
         return LoginRefusedError(message)
     return TargetError(message, failure)
+
+
+# Driver wording (OpenSSL, the OS, libpq, MySQL clients) that means the connection itself failed.
+_TLS_WORDS = re.compile(r"\bssl\b|\btls|certificate|handshake|host ?name mismatch", re.IGNORECASE)
+_NETWORK_WORDS = re.compile(
+    r"connection refused|timed out|timeout|resolve host|could not translate host|name or service "
+    r"not known|unreachable|no route to host|connection reset|closed the connection|broken pipe|"
+    r"can't connect|lost connection",
+    re.IGNORECASE,
+)
+
+
+def transport_failure(detail: str) -> Failure | None:
+    """TLS or NETWORK when a driver's error message says the connection itself failed (TLS is
+    checked first), else None: the engine then classifies login and privilege errors itself."""
+    if _TLS_WORDS.search(detail):
+        return Failure.TLS
+    if _NETWORK_WORDS.search(detail):
+        return Failure.NETWORK
+    return None
+
+
+def classify_failure(
+    detail: str,
+    *,
+    tls: Sequence[str] = (),
+    authentication: Sequence[str] = (),
+    privilege: Sequence[str] = (),
+) -> Failure:
+    """The Failure a driver's error message describes: the engine's own phrases first (lower
+    case, in this order), then the TLS and network wording all drivers share; else OTHER."""
+    text = detail.lower()
+    for failure, phrases in (
+        (Failure.TLS, tls),
+        (Failure.AUTHENTICATION, authentication),
+        (Failure.PRIVILEGE, privilege),
+    ):
+        if any(phrase in text for phrase in phrases):
+            return failure
+    return transport_failure(detail) or Failure.OTHER
 
 
 def engine_of(secret: Mapping[str, Any]) -> str | None:

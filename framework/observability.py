@@ -43,8 +43,20 @@ class _ConsoleHandler(logging.StreamHandler[TextIO]):
 
 def log_to_stderr() -> None:
     """Send log lines to standard error (the CLI keeps standard output for its results)."""
+    set_log_stream("stderr")
+
+
+def log_stream() -> str:
+    """Where log lines go: "stdout" or "stderr"."""
+    return _stream_name
+
+
+def set_log_stream(name: str) -> None:
+    """Send log lines to "stdout" or "stderr" (one process-wide switch)."""
     global _stream_name  # noqa: PLW0603 - one process-wide switch
-    _stream_name = "stderr"
+    if name not in ("stdout", "stderr"):
+        raise ValueError("the log stream is stdout or stderr")
+    _stream_name = name
 
 
 logger = Logger(

@@ -18,12 +18,10 @@ if TYPE_CHECKING:
 @lru_cache(maxsize=1)
 def _client() -> RDSClient:
     import boto3
-    from botocore.config import Config
 
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 5}, connect_timeout=5, read_timeout=15
-    )
-    return boto3.client("rds", config=config)
+    from framework.store import client_config
+
+    return boto3.client("rds", config=client_config())
 
 
 def _call(operation: str, arn: str, **params: Any) -> Any:

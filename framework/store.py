@@ -3,7 +3,9 @@
 `SecretStore` wraps one boto3 client: DescribeSecret as a typed `SecretDescription`, values read
 by version id (cached for the life of the process: a version's value never changes) or by label
 (never cached), the pending version written with the RotationToken when there is one, labels
-moved and removed. Every AWS error becomes a StoreError that names the operation, the secret and
+moved and removed. Operator tools (the CLI) also start, cancel and list rotations through it
+(`start_rotation`, `cancel_rotation`, `list_secrets`, `version_dates`) on clients made by
+`new_client`. Every AWS error becomes a StoreError that names the operation, the secret and
 the AWS error code; no message quotes a value.
 """
 
@@ -13,11 +15,11 @@ import json
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from framework import redaction
 from framework.errors import SecretFormatError, StoreError, VersionNotFoundError
@@ -55,6 +57,7 @@ class SecretDescription:
     created: datetime | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     version_created: Mapping[str, datetime] = field(default_factory=dict)
+    deleted: datetime | None = None
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> SecretDescription:
@@ -76,6 +79,14 @@ class SecretDescription:
             next_rotation=response.get("NextRotationDate"),
             created=response.get("CreatedDate"),
             tags={t["Key"]: t["Value"] for t in response.get("Tags") or []},
+            deleted=response.get("DeletedDate"),
+        )
+
+    @classmethod
+    def from_list_entry(cls, entry: Mapping[str, Any]) -> SecretDescription:
+        """Build from one ListSecrets entry (its labels are under SecretVersionsToStages)."""
+        return cls.from_response(
+            {**entry, "VersionIdsToStages": entry.get("SecretVersionsToStages") or {}}
         )
 
     def holders(self, label: str) -> list[str]:
@@ -110,20 +121,29 @@ class SecretDescription:
         return None
 
 
+def client_config(
+    retry_mode: Literal["legacy", "standard", "adaptive"] = "standard",
+    max_attempts: int = MAX_ATTEMPTS,
+) -> Any:
+    """botocore Config for smrotate's clients: explicit timeouts, and `max_attempts` attempts
+    in all (the first included) in `retry_mode`, with botocore's backoff."""
+    from botocore.config import Config
+
+    return Config(
+        retries={"mode": retry_mode, "total_max_attempts": max_attempts},
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+    )
+
+
 @lru_cache(maxsize=8)
 def _client(
     endpoint_url: str | None, region: str | None, profile: str | None
 ) -> SecretsManagerClient:
     import boto3
-    from botocore.config import Config
 
-    config = Config(
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
-        connect_timeout=CONNECT_TIMEOUT,
-        read_timeout=READ_TIMEOUT,
-    )
     session = boto3.session.Session(profile_name=profile, region_name=region)
-    return session.client("secretsmanager", endpoint_url=endpoint_url, config=config)
+    return session.client("secretsmanager", endpoint_url=endpoint_url, config=client_config())
 
 
 def default_client(
@@ -133,6 +153,27 @@ def default_client(
     botocore's own settings (AWS_ENDPOINT_URL_SECRETS_MANAGER, AWS_ENDPOINT_URL, config files)."""
     endpoint = endpoint_url or os.environ.get("SECRETS_MANAGER_ENDPOINT") or None
     return _client(endpoint, region, profile)
+
+
+def new_client(
+    session: Any,
+    endpoint_url: str | None = None,
+    *,
+    max_attempts: int = MAX_ATTEMPTS,
+    retry_mode: Literal["legacy", "standard", "adaptive"] = "standard",
+) -> SecretsManagerClient:
+    """A new client from a boto3 `session`, for operator tools (the CLI), not the Lambda.
+
+    Same timeouts as the process-wide client; `retry_mode` and `max_attempts` (every attempt,
+    the first included, as AWS_MAX_ATTEMPTS counts them) are the caller's. The endpoint comes
+    from the argument, else SECRETS_MANAGER_ENDPOINT, else botocore's own settings. Raises
+    botocore's errors as they are (NoRegionError, ...).
+    """
+    endpoint = endpoint_url or os.environ.get("SECRETS_MANAGER_ENDPOINT") or None
+    client: SecretsManagerClient = session.client(
+        "secretsmanager", endpoint_url=endpoint, config=client_config(retry_mode, max_attempts)
+    )
+    return client
 
 
 def reset_clients() -> None:
@@ -317,6 +358,79 @@ class SecretStore:
             RemoveFromVersionId=from_version,
         )
 
+    # ------------------------------------------------- operator calls (the CLI)
+
+    def start_rotation(
+        self,
+        secret_id: str,
+        *,
+        token: str,
+        lambda_arn: str | None = None,
+        rules: Mapping[str, Any] | None = None,
+        immediately: bool = True,
+    ) -> str:
+        """RotateSecret with ClientRequestToken `token`; returns the new version id.
+
+        RotationLambdaARN and RotationRules are sent only when given: on AWS, a rotation without
+        an ARN uses the function already configured (moto instead erases it).
+        """
+        params: dict[str, Any] = {
+            "SecretId": secret_id,
+            "ClientRequestToken": token,
+            "RotateImmediately": immediately,
+        }
+        if lambda_arn:
+            params["RotationLambdaARN"] = lambda_arn
+        if rules:
+            params["RotationRules"] = dict(rules)
+        response = self._call("RotateSecret", secret_id, **params)
+        return str(response.get("VersionId") or token)
+
+    def cancel_rotation(self, secret_id: str) -> str | None:
+        """CancelRotateSecret; the version id named in the response (the cancelled rotation's)."""
+        response = self._call("CancelRotateSecret", secret_id, SecretId=secret_id)
+        version = response.get("VersionId")
+        return str(version) if version else None
+
+    def list_secrets(
+        self,
+        *,
+        filters: Sequence[Mapping[str, Any]] = (),
+        include_planned_deletion: bool = False,
+        page_size: int = 100,
+    ) -> Iterator[SecretDescription]:
+        """ListSecrets, every page (`page_size` per call, at most 100), as descriptions.
+
+        Each entry carries the rotation fields and the labels, so no DescribeSecret is needed.
+        """
+        params: dict[str, Any] = {"MaxResults": page_size}
+        if filters:
+            params["Filters"] = [dict(f) for f in filters]
+        if include_planned_deletion:
+            params["IncludePlannedDeletion"] = True
+        while True:
+            response = self._call("ListSecrets", "(all secrets)", **params)
+            for entry in response.get("SecretList") or []:
+                yield SecretDescription.from_list_entry(entry)
+            next_token = response.get("NextToken")
+            if not next_token:
+                return
+            params["NextToken"] = next_token
+
+    def version_dates(self, secret_id: str) -> dict[str, datetime]:
+        """ListSecretVersionIds, every page: version id -> creation date (labelled versions)."""
+        params: dict[str, Any] = {"SecretId": secret_id, "MaxResults": 100}
+        dates: dict[str, datetime] = {}
+        while True:
+            response = self._call("ListSecretVersionIds", secret_id, **params)
+            for version in response.get("Versions") or []:
+                if version.get("CreatedDate") is not None:
+                    dates[str(version["VersionId"])] = version["CreatedDate"]
+            next_token = response.get("NextToken")
+            if not next_token:
+                return dates
+            params["NextToken"] = next_token
+
     def random_password(self, policy: PasswordPolicy) -> str:
         """GetRandomPassword under `policy`."""
         response = self._call(
@@ -341,4 +455,8 @@ _SNAKE = {
     "PutSecretValue": "put_secret_value",
     "UpdateSecretVersionStage": "update_secret_version_stage",
     "GetRandomPassword": "get_random_password",
+    "RotateSecret": "rotate_secret",
+    "CancelRotateSecret": "cancel_rotate_secret",
+    "ListSecrets": "list_secrets",
+    "ListSecretVersionIds": "list_secret_version_ids",
 }

@@ -14,6 +14,7 @@ from framework import redaction
 from framework.rds import reset_client as reset_rds_client
 from framework.store import reset_clients
 from framework.testing.aws import (
+    FAKE_ENV,
     REGION,
     backend,
     enable_rotation,
@@ -41,10 +42,8 @@ def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
         "SECRETS_MANAGER_ENDPOINT",
     ):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    for name, value in FAKE_ENV.items():
+        monkeypatch.setenv(name, value)
 
 
 def moto_backend() -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -10,6 +12,8 @@ from typing import Any
 
 from conftest import moto_backend
 
+from framework.driver import LocalDriver, RotationResult
+from framework.rotator import Rotator
 from framework.store import default_client
 
 
@@ -47,3 +51,20 @@ def count_calls() -> Iterator[Counter[str]]:
         yield calls
     finally:
         client.meta.events.unregister("before-call.secrets-manager", hook)
+
+
+def new_password() -> str:
+    """A password with letters, digits and punctuation (none excluded by the rotators)."""
+    return "Pw1!" + secrets.token_urlsafe(18)
+
+
+def rotate(arn: str, rotator: Rotator) -> RotationResult:
+    """One full rotation through the local driver; fails the test if it does not finish."""
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert result.ok, f"{result.failed_step}: {result.error!r}"
+    return result
+
+
+def value(sm: Any, arn: str, label: str = "AWSCURRENT") -> dict[str, Any]:
+    """The secret's value at `label`."""
+    return dict(json.loads(sm.get_secret_value(SecretId=arn, VersionStage=label)["SecretString"]))

@@ -113,7 +113,7 @@ def test_client_is_shared_with_standard_retries_and_timeouts() -> None:
     client = default_client()
     assert default_client() is client
     config: Any = client.meta.config
-    assert config.retries["mode"] == "standard"
+    assert config.retries == {"mode": "standard", "total_max_attempts": 5}
     assert config.connect_timeout == 5.0
     assert config.read_timeout == 15.0
     reset_clients()

@@ -9,9 +9,18 @@ from __future__ import annotations
 
 import socket
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 REGION = "us-east-1"
+# Fake credentials for moto, a region, and quiet Powertools: never a developer's real account.
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "POWERTOOLS_METRICS_DISABLED": "true",
+}
 
 
 def account_id() -> str:
@@ -89,3 +98,52 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def create_rotation_function(name: str = "smrotate-rotator", **client_args: Any) -> str:
+    """A function in moto's Lambda (an IAM role and a stub zip), to name as RotationLambdaARN;
+    `client_args` go to boto3.client (endpoint_url for a moto server, region_name)."""
+    import io
+    import zipfile
+
+    import boto3
+
+    client_args.setdefault("region_name", REGION)
+    role = boto3.client("iam", **client_args).create_role(
+        RoleName=f"{name}-role", AssumeRolePolicyDocument="{}"
+    )["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("handler.py", "def handler(event, context):\n    return None\n")
+    function = boto3.client("lambda", **client_args).create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.handler",
+        Code={"ZipFile": code.getvalue()},
+    )
+    return str(function["FunctionArn"])
+
+
+@contextmanager
+def rotate_secret_runs(handler: Callable[[dict[str, Any]], None]) -> Iterator[None]:
+    """Make moto's RotateSecret invoke `handler` in this process, one event per step, as AWS
+    invokes the rotation function. It uses moto's simple Lambda backend (no Docker). A step
+    that raises makes RotateSecret fail, so moto stops there as Secrets Manager does."""
+    import json
+
+    from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.core.config import default_user_config
+
+    def invoke(self: Any, function_name: str, qualifier: Any, body: Any, **_: Any) -> bytes:
+        handler(json.loads(body))
+        return b"null"
+
+    saved_invoke, saved_config = LambdaSimpleBackend.invoke, default_user_config["lambda"]
+    LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign,assignment]
+    default_user_config["lambda"] = {**saved_config, "use_docker": False}
+    try:
+        yield
+    finally:
+        LambdaSimpleBackend.invoke = saved_invoke  # type: ignore[method-assign]
+        default_user_config["lambda"] = saved_config

@@ -287,9 +287,39 @@ def case_racing_rotations(subject: Subject, recorder: Recorder) -> None:
         recorder.count("races")
 
 
-CASES: dict[str, Callable[[Subject, Recorder], None]] = {
-    "full rotations": case_full_rotations,
-    "steps twice": case_steps_twice,
-    "crash points": case_crash_points,
-    "racing rotations": case_racing_rotations,
-}
+def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
+    """A rotation stopped after each step, cancelled, cleaned up (`smrotate cancel --cleanup`
+    with the rotator), then a new rotation that succeeds. False when the rotator cannot log in
+    on its own (not a PasswordRotator): cleanup needs that, so the case does not apply."""
+    from framework.operator.cleanup import Decision, cancel
+    from framework.strategies import PasswordRotator
+    from framework.testing.aws import enable_rotation
+
+    with World(subject, recorder) as world:
+        if not isinstance(world.rotator(), PasswordRotator):
+            return False
+        for stop in (Step.CREATE, Step.SET, Step.TEST):
+            arn = world.new_secret()
+            when = f"cancelled after {stop.value}"
+            steps = STEPS_IN_ORDER[: STEPS_IN_ORDER.index(stop) + 1]
+            result = LocalDriver(world.rotator().handle).rotate(arn, steps=steps)
+            expect(
+                result.error is None, f"{when}: the steps before the cancel failed: {result.error}"
+            )
+            rotator = world.rotator()
+            assert isinstance(rotator, PasswordRotator)
+            report = cancel(rotator.store, arn, cleanup=True, dry_run=False, rotator=rotator)
+            expect(
+                report.plan is not None and report.plan.decision is not Decision.REFUSE,
+                f"{when}: cleanup refused: {report.plan.reason if report.plan else 'no plan'}",
+            )
+            check_labels(world, arn, f"{when}, cleaned up")
+            expect(world.holder(arn, PENDING) is None, f"{when}: cleanup left AWSPENDING")
+            expect(
+                subject.logs_in(world.value(arn, label=CURRENT)),
+                f"{when}: AWSCURRENT does not log in after cleanup (the account is stranded)",
+            )
+            enable_rotation(arn)  # what the next RotateSecret does on AWS
+            _rotate_ok(world, arn, f"{when}: the next rotation")
+            recorder.count("cancels")
+        return True

@@ -77,3 +77,8 @@ class ConformanceSuite:
     def test_racing_rotations(self, subject: Subject, kit_recorder: Recorder) -> None:
         """Two rotations of one secret interleaved; one invocation repeated concurrently."""
         cases.case_racing_rotations(subject, kit_recorder)
+
+    def test_cancel_and_cleanup(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """Cancel after each step, clean up with the rotator, then rotate again."""
+        if not cases.case_cancel_and_cleanup(subject, kit_recorder):
+            pytest.skip("cleanup checks logins through PasswordRotator.logs_in; not one")

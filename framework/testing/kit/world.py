@@ -22,12 +22,7 @@ from framework.testing.kit.recorder import Recorder
 from framework.testing.kit.subject import Subject
 
 ROTATION_TOKEN = "c0f1e2d3-b4a5-4697-8877-66554433aa11-kit"  # noqa: S105 - fake, sent with every step: must never leak
-_ENV = {
-    "AWS_ACCESS_KEY_ID": "kit",
-    "AWS_SECRET_ACCESS_KEY": "kit",
-    "AWS_DEFAULT_REGION": aws.REGION,
-    "POWERTOOLS_METRICS_DISABLED": "true",
-}
+_ENV = aws.FAKE_ENV
 _CLEARED = (
     "AWS_PROFILE",
     "AWS_ENDPOINT_URL",

@@ -1,0 +1,51 @@
+"""The conformance kit on the PostgreSQL rotator, each strategy, against the suite's server."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from framework.store import Secret
+from framework.testing.kit import ConformanceSuite, Subject
+from framework.testing.kit.world import World
+from framework.testing.postgres import PostgresServer
+from rotators.postgresql import PostgreSQLRotator
+
+pytestmark = pytest.mark.postgres
+
+
+def postgresql_subject(pg: PostgresServer, strategy: str) -> Subject:
+    def make_secret(world: World) -> Secret:
+        name, password = world.unique_name("kit"), "Pw1!" + secrets.token_urlsafe(18)
+        pg.create_role(name, password)
+        secret = pg.secret(name, password)
+        if strategy != "single-user":
+            secret["masterarn"] = world.put_secret(world.unique_name("admin/pg"), pg.admin_secret())
+        return secret
+
+    return Subject(
+        name=f"postgresql {strategy}",
+        rotator=lambda env: PostgreSQLRotator(env=env),
+        make_secret=make_secret,
+        logs_in=lambda s: pg.logs_in(s["username"], s["password"]),
+        strategy=strategy,
+    )
+
+
+class TestPostgreSQLSingleUser(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, pg: PostgresServer) -> Subject:
+        return postgresql_subject(pg, "single-user")
+
+
+class TestPostgreSQLViaAdmin(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, pg: PostgresServer) -> Subject:
+        return postgresql_subject(pg, "single-user-via-admin")
+
+
+class TestPostgreSQLAlternating(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, pg: PostgresServer) -> Subject:
+        return postgresql_subject(pg, "alternating-users")
