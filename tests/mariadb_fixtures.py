@@ -1,1 +1,114 @@
-"""The suite's private MariaDB server: passwords over TLS, started once per run."""
+"""The suite's private MariaDB server: passwords over TLS, started once per run.
+
+`mariadb` offers TLS without requiring it, so the `"ssl": false` tests can run; accounts that
+must use TLS say REQUIRE SSL. `mariadb_user` makes a fresh user with a random password (on
+host `%` unless told) and drops it, its clones included, after the test.
+`mariadb_admin_secret` stores the server's admin as a secret for `masterarn`. The helpers
+below build rotators from an explicit environment and read secret values by label.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from helpers import new_password
+
+from framework.testing.mariadb import MariaDBServer, MariaDBSetupError
+from framework.testing.tls import Pki
+from rotators.mysql import MySQLRotator
+
+
+@pytest.fixture(scope="session")
+def mariadb(pki: Pki) -> Iterator[MariaDBServer]:
+    """The suite's MariaDB: password accounts over TCP, TLS from the suite's CA."""
+    try:
+        server = MariaDBServer.start(pki)
+    except MariaDBSetupError as exc:
+        pytest.fail(f"the suite's MariaDB server did not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
+@dataclass(frozen=True)
+class MariaDBUser:
+    """A user on the suite's server and its current password."""
+
+    name: str
+    password: str
+
+
+_names = iter(range(1_000_000))
+
+
+MakeUser = Callable[..., MariaDBUser]
+
+
+@pytest.fixture
+def mariadb_user(mariadb: MariaDBServer) -> Iterator[MakeUser]:
+    """`mariadb_user(name=None, hosts=("%",), password=None)` creates a user; dropped after."""
+    made: list[str] = []
+
+    def make(
+        name: str | None = None, hosts: Sequence[str] = ("%",), password: str | None = None
+    ) -> MariaDBUser:
+        user = MariaDBUser(
+            name or f"app_{next(_names)}_{secrets.token_hex(3)}", password or new_password()
+        )
+        mariadb.create_user(user.name, user.password, hosts)
+        made.append(user.name)
+        return user
+
+    yield make
+    users = {str(row[0]) for row in mariadb.execute("SELECT DISTINCT User FROM mysql.user")}
+    for user in sorted(u for u in users if any(u.startswith(name) for name in made)):
+        mariadb.drop_user(user)
+
+
+@pytest.fixture
+def mariadb_admin_secret(mariadb: MariaDBServer, make_secret: Callable[..., str]) -> str:
+    """The ARN of a secret holding the server's admin (for `masterarn`)."""
+    return make_secret(
+        mariadb.admin_secret(), name=f"admin/mariadb-{secrets.token_hex(3)}", rotation=False
+    )
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def rotator(**env: str) -> MySQLRotator:
+    """A rotator whose configuration is exactly `env` (never the developer's environment)."""
+    return MySQLRotator(env=env)
+
+
+def grants(server: MariaDBServer, user: str, host: str = "%") -> list[str]:
+    """SHOW GRANTS for user@host, sorted, the user's name replaced by `U` and the password hash
+    left out: the server's own account of what the account holds, to compare two accounts."""
+    lines = []
+    for (line,) in server.execute("SHOW GRANTS FOR %s@%s", (user, host)):
+        text = str(line).replace(f"`{user.replace('`', '``')}`@", "`U`@")
+        lines.append(re.sub(r" IDENTIFIED BY PASSWORD '[^']*'", "", text))
+    return sorted(lines)
+
+
+class Crash(BaseException):
+    """The Lambda process dies: nothing in the engine catches it."""
+
+
+def crash_after(rot: MySQLRotator, prefix: str) -> None:
+    """Make `rot` die right after the first statement that starts with `prefix` ran."""
+    original = rot.execute
+    fired: list[str] = []
+
+    def execute(session: Any, statement: Any, params: Any = ()) -> list[tuple[Any, ...]]:
+        rows = original(session, statement, params)
+        if str(statement).startswith(prefix) and not fired:
+            fired.append(statement)
+            raise Crash(statement)
+        return rows
+
+    rot.execute = execute  # type: ignore[method-assign]

@@ -1,0 +1,55 @@
+"""The conformance kit on the MySQL rotator, each strategy, against the suite's MariaDB:
+crashes before and after every statement, retries, target failures, racing rotations, and a
+scan of all output for secret values."""
+
+from __future__ import annotations
+
+import secrets
+
+import pytest
+
+from framework.store import Secret
+from framework.testing.kit import ConformanceSuite, Subject
+from framework.testing.kit.world import World
+from framework.testing.mariadb import MariaDBServer
+from rotators.mysql import MySQLRotator
+
+pytestmark = pytest.mark.mariadb
+
+
+def mysql_subject(server: MariaDBServer, strategy: str) -> Subject:
+    def make_secret(world: World) -> Secret:
+        name, password = world.unique_name("kit"), "Pw1!" + secrets.token_urlsafe(18)
+        server.create_user(name, password, hosts=("%", "127.0.0.1"))
+        server.execute("GRANT SELECT ON mysql.db TO %s@%s", (name, "%"))
+        secret = server.secret(name, password)
+        if strategy != "single-user":
+            admin = world.put_secret(world.unique_name("admin/mariadb"), server.admin_secret())
+            secret["masterarn"] = admin
+        return secret
+
+    return Subject(
+        name=f"mysql {strategy}",
+        rotator=lambda env: MySQLRotator(env=env),
+        make_secret=make_secret,
+        logs_in=lambda s: server.logs_in(s["username"], s["password"]),
+        strategy=strategy,
+    )
+
+
+class TestMySQLSingleUser(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, mariadb: MariaDBServer) -> Subject:
+        return mysql_subject(mariadb, "single-user")
+
+
+class TestMySQLViaAdmin(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, mariadb: MariaDBServer) -> Subject:
+        return mysql_subject(mariadb, "single-user-via-admin")
+
+
+class TestMySQLAlternating(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, mariadb: MariaDBServer) -> Subject:
+        return mysql_subject(mariadb, "alternating-users")
