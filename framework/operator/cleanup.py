@@ -1,0 +1,309 @@
+"""`smrotate cancel [--cleanup]`: CancelRotateSecret, then a repair that never strands the target.
+
+CancelRotateSecret turns rotation off but leaves AWSPENDING where it was, and AWS asks users to
+remove it. Removing it is not always safe: once setSecret has run for a single-user secret, the
+target holds the pending password and AWSCURRENT no longer logs in. So cleanup decides from what
+the target accepts, checked with the rotator (`--rotator`):
+
+- AWSCURRENT logs in: the target still accepts the current credentials, so AWSPENDING is removed
+  from the unfinished version (discard).
+- AWSCURRENT is refused and the pending credentials pass testSecret's check (the rotator's
+  `test_pending`): setSecret had already run, so the rotation is finished as finishSecret would:
+  AWSCURRENT moves to the pending version (AWSPREVIOUS follows), then AWSPENDING is removed. The
+  labels are moved here, not by the rotator's finishSecret, because the rotator refuses every
+  step while rotation is off, which it is after the cancel.
+- Neither works, the target cannot be reached, or there is no --rotator to ask: nothing is
+  changed, and the reason and the next step are reported (exit 13).
+
+Order: DescribeSecret; without --rotator, refuse at once if there is something to check; else
+CancelRotateSecret (so no new step of this rotation can run), DescribeSecret again, the checks,
+then the label changes. --dry-run makes the checks (they only log in) and changes nothing.
+"""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from framework.errors import LoginRefusedError, SmrotateError, TargetError
+from framework.events import RotationEvent, Step
+from framework.operator.health import ROTATOR_HINT
+from framework.rotator import StepContext
+from framework.store import CURRENT, PENDING, SecretDescription, SecretStore
+from framework.strategies import PasswordRotator
+
+
+class Decision(StrEnum):
+    """What cleanup does with the unfinished version."""
+
+    NOTHING = "nothing to clean up"
+    DISCARD = "discard the pending version"
+    FINISH = "finish the rotation"
+    REFUSE = "refused"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One UpdateSecretVersionStage: `label` onto `version` (from `moved_from`), or off it."""
+
+    label: str
+    version: str
+    remove: bool = False
+    moved_from: str | None = None
+
+    def text(self, done: bool) -> str:
+        """`removed AWSPENDING from version X` (or `would remove ...` when not done)."""
+        if self.remove:
+            verb = "removed" if done else "would remove"
+            return f"{verb} {self.label} from version {self.version}"
+        verb = "moved" if done else "would move"
+        return f"{verb} {self.label} from version {self.moved_from} to version {self.version}"
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready."""
+        if self.remove:
+            return {"action": "remove", "label": self.label, "version": self.version}
+        return {
+            "action": "move",
+            "label": self.label,
+            "from_version": self.moved_from,
+            "to_version": self.version,
+        }
+
+
+@dataclass
+class Plan:
+    """Cleanup's decision for one secret, why, what it checked, and the label changes."""
+
+    decision: Decision
+    reason: str
+    pending: str | None = None
+    current: str | None = None
+    checks: list[str] = field(default_factory=list)
+    changes: list[Change] = field(default_factory=list)
+
+
+def assess(
+    store: SecretStore,
+    description: SecretDescription,
+    rotator: PasswordRotator[Any] | None,
+    ref: str,
+) -> Plan:
+    """Decide what cleanup may do; read-only (reads two versions and logs in with them)."""
+    pending, current = description.unfinished, description.current
+    quoted = shlex.quote(ref)
+    if pending is None:
+        return Plan(
+            Decision.NOTHING,
+            "no version holds AWSPENDING without AWSCURRENT; the next rotation can start",
+            current=current,
+        )
+    if current is None:
+        return Plan(
+            Decision.REFUSE,
+            f"no version of secret {description.name} holds AWSCURRENT, so there is nothing to "
+            "compare with; label a working version AWSCURRENT by hand "
+            "(aws secretsmanager update-secret-version-stage)",
+            pending,
+        )
+    if rotator is None:
+        return Plan(
+            Decision.REFUSE,
+            f"version {pending} holds AWSPENDING and cannot be checked without --rotator. Once "
+            "setSecret has run for a single-user secret, the target holds the pending password "
+            "and AWSCURRENT no longer logs in, so discarding AWSPENDING unchecked could lock the "
+            f"application out. Run again with --rotator ROTATOR ({ROTATOR_HINT}), or cancel "
+            f"without cleanup: smrotate cancel {quoted}",
+            pending,
+            current,
+        )
+    return _check_logins(store, description, rotator, pending, current)
+
+
+def _check_logins(
+    store: SecretStore,
+    description: SecretDescription,
+    rotator: PasswordRotator[Any],
+    pending: str,
+    current: str,
+) -> Plan:
+    """Log in with AWSCURRENT, then (only if refused) prove AWSPENDING; decide from that."""
+    plan = Plan(Decision.REFUSE, "", pending, current)
+    try:
+        current_value = store.read(description.arn, version_id=current)
+        rotator.check_secret(current_value, f"the AWSCURRENT value of secret {description.name}")
+        current_works = rotator.logs_in(current_value)
+    except (TargetError, SmrotateError) as exc:
+        plan.reason = f"could not check AWSCURRENT (version {current}): {exc}; nothing changed"
+        return plan
+    plan.checks.append(
+        f"AWSCURRENT (version {current}) {'logs in' if current_works else 'is refused'}"
+    )
+    if current_works:
+        plan.decision = Decision.DISCARD
+        plan.reason = (
+            "AWSCURRENT logs in, so the target still accepts the current credentials: removing "
+            f"AWSPENDING from version {pending} leaves everything working"
+        )
+        plan.changes.append(Change(PENDING, pending, remove=True))
+        return plan
+    pending_value = store.read_if_exists(description.arn, pending)
+    if pending_value is None:
+        plan.reason = (
+            f"AWSCURRENT is refused and version {pending} has no value (createSecret never "
+            "stored one), so the target's password changed outside this rotation; set it back by "
+            "hand to the AWSCURRENT value, then run cleanup again"
+        )
+        return plan
+    ctx = StepContext(rotator, RotationEvent(Step.TEST, description.arn, pending), description)
+    try:
+        rotator.check_secret(pending_value, f"the AWSPENDING value of secret {description.name}")
+        rotator.test_pending(ctx, pending_value)
+    except LoginRefusedError:
+        plan.checks.append(f"AWSPENDING (version {pending}) is refused")
+        plan.reason = (
+            "neither AWSCURRENT nor AWSPENDING logs in, so neither may be trusted; set the "
+            "user's password by hand to the AWSCURRENT value, then run cleanup again"
+        )
+        return plan
+    except (TargetError, SmrotateError) as exc:
+        plan.reason = f"could not check AWSPENDING (version {pending}): {exc}; nothing changed"
+        return plan
+    plan.checks.append(f"AWSPENDING (version {pending}) passes testSecret's check")
+    plan.decision = Decision.FINISH
+    plan.reason = (
+        "AWSCURRENT is refused and AWSPENDING works: setSecret had already changed the "
+        "password, so discarding AWSPENDING would strand the application; the rotation is "
+        "finished instead"
+    )
+    plan.changes += [
+        Change(CURRENT, pending, moved_from=current),
+        Change(PENDING, pending, remove=True),
+    ]
+    return plan
+
+
+def apply(store: SecretStore, arn: str, plan: Plan) -> None:
+    """Make the plan's label changes, in order (each is one UpdateSecretVersionStage)."""
+    for change in plan.changes:
+        if change.remove:
+            store.remove_label(arn, change.label, change.version)
+        else:
+            store.move_label(arn, change.label, change.version, change.moved_from)
+
+
+@dataclass
+class CancelReport:
+    """What `cancel` did (or, with --dry-run, would do)."""
+
+    name: str
+    arn: str
+    dry_run: bool
+    rotation_was_enabled: bool
+    cancel_called: bool = False
+    cancel_skipped_reason: str | None = None
+    cancelled_version: str | None = None
+    plan: Plan | None = None
+    leftover_pending: str | None = None
+
+    @property
+    def refused(self) -> bool:
+        """True when cleanup refused to change anything."""
+        return self.plan is not None and self.plan.decision is Decision.REFUSE
+
+
+def cancel(
+    store: SecretStore,
+    secret_id: str,
+    *,
+    cleanup: bool,
+    dry_run: bool,
+    rotator: PasswordRotator[Any] | None,
+) -> CancelReport:
+    """CancelRotateSecret and, with `cleanup`, the repair described in the module docstring."""
+    before = store.describe(secret_id)
+    report = CancelReport(before.name, before.arn, dry_run, before.rotation_enabled)
+    needs_cancel = before.rotation_enabled or not cleanup
+    if cleanup and before.unfinished is not None and rotator is None:
+        report.plan = assess(store, before, None, secret_id)
+        report.cancel_skipped_reason = "cleanup refused before any change"
+        return report
+    if dry_run:
+        if not needs_cancel:
+            report.cancel_skipped_reason = "rotation is already off"
+        if cleanup:
+            report.plan = assess(store, before, rotator, secret_id)
+        else:
+            report.leftover_pending = before.unfinished
+        return report
+    if needs_cancel:
+        report.cancelled_version = store.cancel_rotation(secret_id)
+        report.cancel_called = True
+    else:
+        report.cancel_skipped_reason = "rotation is already off"
+    after = store.describe(secret_id)
+    if not cleanup:
+        report.leftover_pending = after.unfinished
+        return report
+    report.plan = assess(store, after, rotator, secret_id)
+    apply(store, after.arn, report.plan)
+    return report
+
+
+def report_lines(report: CancelReport, ref: str) -> list[str]:
+    """The report as sentences, one per line, saying exactly what changed."""
+    quoted = shlex.quote(ref)
+    lines = []
+    if report.cancel_called:
+        lines.append(f"CancelRotateSecret: rotation of secret {report.name} is now off")
+    elif report.dry_run and not report.cancel_skipped_reason:
+        lines.append(f"would call CancelRotateSecret: rotation of secret {report.name} is on")
+    elif report.cancel_skipped_reason:
+        lines.append(f"CancelRotateSecret not called: {report.cancel_skipped_reason}")
+    plan = report.plan
+    if plan is not None:
+        lines.extend(f"checked: {check}" for check in plan.checks)
+        lines.append(f"cleanup: {plan.decision.value}: {plan.reason}")
+        done = not report.dry_run and plan.decision is not Decision.REFUSE
+        lines.extend(change.text(done) for change in plan.changes)
+        if plan.decision is Decision.REFUSE:
+            lines.append("no label changed")
+        elif not plan.changes:
+            lines.append("no label changed" if not report.dry_run else "would change no label")
+    if report.leftover_pending:
+        lines.append(
+            f"version {report.leftover_pending} still holds AWSPENDING: the next rotation fails "
+            "until it is cleaned up: smrotate cancel "
+            f"{quoted} --cleanup --rotator ROTATOR ({ROTATOR_HINT})"
+        )
+    if report.cancel_called or (report.dry_run and not report.cancel_skipped_reason):
+        lines.append(f"to turn rotation back on: smrotate rotate {quoted} --wait")
+    return lines
+
+
+def report_record(report: CancelReport) -> dict[str, Any]:
+    """The report as JSON-ready data."""
+    plan = report.plan
+    return {
+        "name": report.name,
+        "arn": report.arn,
+        "dry_run": report.dry_run,
+        "rotation_was_enabled": report.rotation_was_enabled,
+        "cancel_called": report.cancel_called,
+        "cancel_skipped": report.cancel_skipped_reason,
+        "cancelled_version": report.cancelled_version,
+        "cleanup": None
+        if plan is None
+        else {
+            "decision": plan.decision.name.lower(),
+            "reason": plan.reason,
+            "pending_version": plan.pending,
+            "current_version": plan.current,
+            "checks": plan.checks,
+            "changes": [c.record() for c in plan.changes],
+            "applied": not report.dry_run and plan.decision is not Decision.REFUSE,
+        },
+        "leftover_pending": report.leftover_pending,
+    }

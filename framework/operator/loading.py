@@ -1,0 +1,88 @@
+"""Rotators by name, for `run` and `cancel --cleanup --rotator`.
+
+`postgresql` and `mysql` name the shipped rotators; anything else is `MODULE:CLASS`, imported
+with importlib (the current directory is searched after the installed packages). The framework
+never imports `rotators` directly: this is the one place that names them, as strings.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from framework.operator.exit_codes import CliError, ExitCode
+from framework.rotator import Rotator
+from framework.store import SecretStore
+from framework.strategies import PasswordRotator
+
+SHIPPED = {
+    "postgresql": ("rotators.postgresql:PostgreSQLRotator", "postgres"),
+    "mysql": ("rotators.mysql:MySQLRotator", "mysql"),
+}
+
+
+def rotator_class(name: str) -> type[Rotator]:
+    """The Rotator subclass that `name` names; CliError (exit 2) saying what is wrong."""
+    spec, extra = SHIPPED.get(name, (name, None))
+    module_name, sep, class_name = spec.partition(":")
+    if not sep or not module_name or not class_name:
+        raise CliError(
+            f"--rotator {name!r} is not postgresql, mysql or MODULE:CLASS "
+            "(e.g. --rotator mypackage.rotation:TokenRotator)",
+            ExitCode.USAGE,
+        )
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        hint = f"; install it with: pip install 'smrotate[{extra}]'" if extra else ""
+        raise CliError(
+            f"cannot import rotator module {module_name!r}: {exc}{hint}", ExitCode.USAGE
+        ) from None
+    cls = getattr(module, class_name, None)
+    if not isinstance(cls, type) or not issubclass(cls, Rotator):
+        raise CliError(
+            f"{module_name}:{class_name} is not a Rotator subclass (framework.rotator.Rotator)",
+            ExitCode.USAGE,
+        )
+    return cls
+
+
+def build_rotator(
+    name: str, store: SecretStore, env: Mapping[str, str], strategy: str | None = None
+) -> Rotator:
+    """An instance of the rotator `name` on `store`, configured by `env` (+ ROTATION_STRATEGY)."""
+    cls = rotator_class(name)
+    settings = dict(env)
+    if strategy is not None:
+        choices = getattr(cls, "strategies", None)
+        if choices is not None and strategy not in choices:
+            raise CliError(
+                f"--strategy {strategy!r} is not one of {', '.join(choices)}", ExitCode.USAGE
+            )
+        settings["ROTATION_STRATEGY"] = strategy
+    kwargs: dict[str, Any] = {"store": store, "env": settings}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise CliError(
+            f"rotator {cls.__module__}:{cls.__name__} cannot be built with store= and env= "
+            f"only ({exc}); give it defaults for its other arguments",
+            ExitCode.USAGE,
+        ) from None
+
+
+def login_rotator(name: str, store: SecretStore, env: Mapping[str, str]) -> PasswordRotator[Any]:
+    """A rotator that can log in (a PasswordRotator), for cleanup's checks."""
+    rotator = build_rotator(name, store, env)
+    if not isinstance(rotator, PasswordRotator):
+        raise CliError(
+            f"--rotator {name!r} cannot log in (it is not a PasswordRotator), so cleanup cannot "
+            "check which credentials the target accepts",
+            ExitCode.USAGE,
+        )
+    return rotator

@@ -1,0 +1,154 @@
+"""`smrotate rotate`: RotateSecret with the rotation settings, after checking AWS's own rules.
+
+Before calling RotateSecret the CLI describes the secret and refuses, with the repair, what AWS
+would refuse less clearly (and moto not at all): a previous rotation that is not complete, a
+secret scheduled for deletion, no rotation function. Without --lambda-arn the request carries no
+RotationLambdaARN, so on AWS the configured function runs (moto instead erases it).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from framework.operator.exit_codes import CliError, ExitCode
+from framework.operator.health import ROTATOR_HINT
+from framework.store import SecretDescription, SecretStore
+
+_RATE = re.compile(r"rate\(\s*(\d+)\s+(hour|hours|day|days)\s*\)")
+_CRON = re.compile(r"cron\(([^()]+)\)")
+_DURATION = re.compile(r"(\d{1,2})h")
+_LAMBDA_ARN = re.compile(
+    r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?"
+)
+MAX_DAYS = 1000
+
+
+def check_schedule(expression: str) -> str:
+    """A rate() or cron() expression as Secrets Manager takes it; CliError (exit 2) otherwise."""
+    expression = expression.strip()
+    if len(expression) > 256:
+        raise CliError("--schedule is longer than 256 characters", ExitCode.USAGE)
+    rate = _RATE.fullmatch(expression)
+    if rate:
+        count, unit = int(rate.group(1)), rate.group(2)
+        if unit.startswith("hour") and count < 4:
+            raise CliError(
+                "--schedule rate() in hours must be at least 4 hours (Secrets Manager's limit)",
+                ExitCode.USAGE,
+            )
+        if unit.startswith("day") and not 1 <= count <= MAX_DAYS - 1:
+            raise CliError(f"--schedule rate() in days must be 1 to {MAX_DAYS - 1}", ExitCode.USAGE)
+        return expression
+    cron = _CRON.fullmatch(expression)
+    if cron and len(cron.group(1).split()) == 6:
+        return expression
+    raise CliError(
+        f"--schedule {expression!r} is neither rate(N hours|days) nor cron(MIN HOUR DAY MONTH "
+        "WEEKDAY YEAR); e.g. --schedule 'rate(30 days)' or --schedule 'cron(0 4 ? * SUN *)'",
+        ExitCode.USAGE,
+    )
+
+
+@dataclass(frozen=True)
+class RotationSettings:
+    """What `rotate` sends besides the secret: the function, the rules, RotateImmediately."""
+
+    lambda_arn: str | None = None
+    days: int | None = None
+    schedule: str | None = None
+    duration: str | None = None
+    immediately: bool = True
+
+    def check(self) -> RotationSettings:
+        """Validate every field; CliError (exit 2) naming the first problem."""
+        if self.lambda_arn is not None and not _LAMBDA_ARN.fullmatch(self.lambda_arn):
+            raise CliError(
+                "--lambda-arn must be a Lambda function ARN, like "
+                "arn:aws:lambda:eu-west-1:123456789012:function:my-rotator",
+                ExitCode.USAGE,
+            )
+        if self.days is not None and self.schedule is not None:
+            raise CliError(
+                "use --days or --schedule, not both (Secrets Manager takes one)", ExitCode.USAGE
+            )
+        if self.days is not None and not 1 <= self.days <= MAX_DAYS:
+            raise CliError(f"--days must be 1 to {MAX_DAYS}", ExitCode.USAGE)
+        if self.schedule is not None:
+            check_schedule(self.schedule)
+        if self.duration is not None:
+            match = _DURATION.fullmatch(self.duration.strip())
+            if not match or not 1 <= int(match.group(1)) <= 24:
+                raise CliError(
+                    "--duration is the rotation window in hours, 1h to 24h (e.g. 3h)",
+                    ExitCode.USAGE,
+                )
+            if self.days is None and self.schedule is None:
+                raise CliError(
+                    "--duration is a window within a schedule: give --schedule or --days too",
+                    ExitCode.USAGE,
+                )
+        return self
+
+    def rules(self) -> dict[str, Any]:
+        """RotationRules: only the keys given (empty: keep the secret's rules)."""
+        rules: dict[str, Any] = {}
+        if self.days is not None:
+            rules["AutomaticallyAfterDays"] = self.days
+        if self.schedule is not None:
+            rules["ScheduleExpression"] = self.schedule.strip()
+        if self.duration is not None:
+            rules["Duration"] = self.duration.strip()
+        return rules
+
+
+@dataclass(frozen=True)
+class Started:
+    """A rotation RotateSecret accepted: its version id, and the secret just before."""
+
+    token: str
+    before: SecretDescription
+
+
+def preflight(description: SecretDescription, settings: RotationSettings, ref: str) -> None:
+    """Refuse what RotateSecret would refuse (or, on moto, get wrong); CliError names the fix."""
+    quoted = shlex.quote(ref)
+    if description.deleted is not None:
+        raise CliError(
+            f"secret {description.name} is scheduled for deletion; restore it first "
+            f"(aws secretsmanager restore-secret --secret-id {quoted})",
+            ExitCode.REFUSED,
+        )
+    unfinished = description.unfinished
+    if unfinished is not None:
+        raise CliError(
+            f"a previous rotation of secret {description.name} isn't complete: version "
+            f"{unfinished} holds AWSPENDING but not AWSCURRENT. See `smrotate status {quoted}`; "
+            f"repair with `smrotate cancel {quoted} --cleanup --rotator ROTATOR` ({ROTATOR_HINT})",
+            ExitCode.REFUSED,
+        )
+    if settings.lambda_arn is None and not description.rotation_lambda_arn:
+        raise CliError(
+            f"secret {description.name} has no rotation function; name one with --lambda-arn "
+            "(and a schedule with --days or --schedule)",
+            ExitCode.USAGE,
+        )
+
+
+def start(store: SecretStore, secret_id: str, settings: RotationSettings) -> Started:
+    """DescribeSecret, the preflight checks, then RotateSecret with a fresh version id."""
+    settings.check()
+    before = store.describe(secret_id)
+    preflight(before, settings, secret_id)
+    token = str(uuid.uuid4())
+    version = store.start_rotation(
+        secret_id,
+        token=token,
+        lambda_arn=settings.lambda_arn,
+        rules=settings.rules(),
+        immediately=settings.immediately,
+    )
+    return Started(version, before)
