@@ -1,0 +1,123 @@
+"""Size of each rotation function's package, as `sam build` makes it: unzipped and zipped.
+
+Builds every template in templates/ with `sam build` (or reuses a build with --reuse), then
+prints, per function: files, bytes unzipped, bytes zipped (deflate, as `sam deploy` uploads
+it), the largest parts, and what the native files of each Python version add (the package
+carries the wheels of every runtime the templates allow; see templates/sam.mk).
+
+Usage: python bench/package_size.py [--build-dir DIR] [--reuse]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+FUNCTION = re.compile(r"^  (\w+):\n    Type: AWS::Serverless::Function$", re.MULTILINE)
+NATIVE = re.compile(r"\.cpython-(\d)(\d+)-")
+MB = 1_000_000
+
+
+def functions() -> dict[str, str]:
+    """Logical id of each template's function -> the template's file name."""
+    found = {}
+    for template in sorted(TEMPLATES.glob("*.yaml")):
+        for logical_id in FUNCTION.findall(template.read_text()):
+            found[logical_id] = template.name
+    return found
+
+
+def sam() -> str:
+    beside = Path(sys.executable).parent / "sam"
+    return str(beside) if beside.exists() else shutil.which("sam") or "sam"
+
+
+def build(template: str, build_dir: Path) -> None:
+    """`sam build` of one template into `build_dir`."""
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    command = [sam(), "build", "--template", str(TEMPLATES / template)]
+    command += ["--build-dir", str(build_dir), "--build-in-source"]
+    subprocess.run(command, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+
+
+def measure(package: Path) -> dict[str, Counter[str]]:
+    """Bytes by top-level entry, unzipped and zipped, and native bytes by Python version."""
+    unzipped: Counter[str] = Counter()
+    zipped: Counter[str] = Counter()
+    native: Counter[str] = Counter()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in sorted(p for p in package.rglob("*") if p.is_file()):
+            name = path.relative_to(package).as_posix()
+            archive.write(path, name)
+            top = name.split("/", 1)[0]
+            unzipped[top] += path.stat().st_size
+            zipped[top] += archive.getinfo(name).compress_size
+            version = NATIVE.search(path.name)
+            if version:
+                native[f"{version.group(1)}.{version.group(2)}"] += path.stat().st_size
+        count = len(archive.infolist())
+    models = sum(1 for p in (package / "botocore" / "data").iterdir() if p.is_dir())
+    files = Counter({"files": count, "zip": len(buffer.getvalue()), "models": models})
+    return {"unzipped": unzipped, "zipped": zipped, "native": native, "files": files}
+
+
+def part(name: str) -> str:
+    """The distribution a top-level entry belongs to (psycopg_binary.libs -> psycopg_binary)."""
+    return name.split("-", 1)[0].split(".", 1)[0]
+
+
+def report(logical_id: str, sizes: dict[str, Counter[str]]) -> None:
+    unzipped, zipped = Counter[str](), Counter[str]()
+    for name, size in sizes["unzipped"].items():
+        unzipped[part(name)] += size
+        zipped[part(name)] += sizes["zipped"][name]
+    total = sum(unzipped.values())
+    print(f"\n{logical_id}: {sizes['files']['files']} files")
+    print(f"  unzipped {total / MB:6.1f} MB   zipped {sizes['files']['zip'] / MB:6.1f} MB")
+    print(f"  {'part':24} {'unzipped MB':>12} {'zipped MB':>10}")
+    for name, size in unzipped.most_common(8):
+        print(f"  {name:24} {size / MB:12.2f} {zipped[name] / MB:10.2f}")
+    ours = unzipped["framework"] + unzipped["rotators"]
+    print(f"  {'(framework + rotators)':24} {ours / MB:12.2f}")
+    for version, size in sorted(sizes["native"].items()):
+        print(f"  native files for Python {version}: {size / MB:.2f} MB unzipped")
+    print(f"  botocore API models kept: {sizes['files']['models']} ({botocore_models()} here)")
+
+
+def botocore_models() -> str:
+    """How many API models this interpreter's botocore has, and their size."""
+    import botocore
+
+    data = Path(botocore.__file__).parent / "data"
+    size = sum(p.stat().st_size for p in data.rglob("*") if p.is_file())
+    return f"{sum(1 for p in data.iterdir() if p.is_dir())} models, {size / MB:.1f} MB"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--build-dir", type=Path, help="where to build (default: a temp folder)")
+    parser.add_argument("--reuse", action="store_true", help="measure an existing build")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="smrotate-size-") as scratch:
+        base = args.build_dir or Path(scratch)
+        for logical_id, template in functions().items():
+            build_dir = base / Path(template).stem
+            if not (args.reuse and (build_dir / logical_id).is_dir()):
+                build(template, build_dir)
+            report(logical_id, measure(build_dir / logical_id))
+
+
+if __name__ == "__main__":
+    main()

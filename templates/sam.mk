@@ -1,0 +1,71 @@
+# The SAM build targets, included by the project's Makefile.
+#
+# `sam build` (BuildMethod: makefile) runs `make build-<LogicalId>` in the project root (CodeUri
+# `..` of the templates) with ARTIFACTS_DIR set, and tells make nothing else: neither the runtime
+# nor the architecture. So:
+# - the package carries the native wheels of every Python version in LAMBDA_PYTHON_VERSIONS
+#   (the runtimes the templates allow): the runtime can be chosen at deploy time, after the build;
+# - the architecture cannot be fat (a wheel's native files keep one name across architectures),
+#   so LAMBDA_ARCHITECTURE must match the template's `architecture` parameter.
+#
+# A package holds framework/ (less SAM_NOT_IN_PACKAGE), rotators/, and the engine's runtime
+# requirements from pyproject.toml (the core dependencies, boto3 included, and the engine's
+# extra) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
+# only; with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
+# databaseCaBundle=certs/ca-bundle.pem).
+
+LAMBDA_PYTHON_VERSIONS ?= 3.11 3.12 3.13 3.14
+LAMBDA_ARCHITECTURE ?= x86_64
+SAM_CA_BUNDLE ?=
+
+# The AWS services whose API models stay in the package's botocore: the ones the packaged code
+# calls (tests/test_sam_build.py checks the list). The other models are most of botocore's size.
+SAM_BOTOCORE_SERVICES = secretsmanager rds sts
+# What framework/ holds for the CLI, the demo and the tests: none of it runs in Lambda.
+SAM_NOT_IN_PACKAGE = framework/cli.py framework/operator framework/demo.py framework/testing
+
+SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
+SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)
+SAM_PLATFORM = manylinux2014_$(if $(filter arm64 aarch64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)
+# Prints the requirements of pyproject.toml's core dependencies and of one extra, one a line.
+SAM_REQUIREMENTS = import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; \
+	print("\n".join(p["dependencies"] + p["optional-dependencies"][sys.argv[2]]))
+
+# $(call sam_package,<pyproject extra>): fill ARTIFACTS_DIR with one engine's package.
+define sam_package
+	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
+	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on $(SAM_PLATFORM)"
+	@set -eu; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
+	"$(SAM_PYTHON)" -c '$(SAM_REQUIREMENTS)' "$(SAM_ROOT)/pyproject.toml" $(1) >"$$work/requirements"; \
+	pids=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
+		"$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-version-check --no-warn-conflicts \
+			--no-compile --only-binary=:all: --implementation cp --platform $(SAM_PLATFORM) \
+			--python-version $$version --target "$$work/$$version" -r "$$work/requirements" & \
+		pids="$$pids $$!"; \
+	done; \
+	for pid in $$pids; do wait $$pid; done; \
+	clash=$$(cd "$$work" && ls -d */*.dist-info | sed 's|^[^/]*/||; s|\.dist-info$$||' \
+		| sort -u | sed 's|-[^-]*$$||' | uniq -d | tr '\n' ' '); \
+	if [ -n "$$clash" ]; then \
+		echo "sam.mk: Python versions resolved different releases of: $$clash" >&2; exit 1; \
+	fi; \
+	mkdir -p "$(ARTIFACTS_DIR)"; \
+	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done
+	rm -rf "$(ARTIFACTS_DIR)/bin"
+	find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
+		$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
+	cp -R "$(SAM_ROOT)/framework" "$(SAM_ROOT)/rotators" "$(ARTIFACTS_DIR)/"
+	rm -rf $(foreach path,$(SAM_NOT_IN_PACKAGE),"$(ARTIFACTS_DIR)/$(path)")
+	find "$(ARTIFACTS_DIR)/framework" "$(ARTIFACTS_DIR)/rotators" -depth -name __pycache__ \
+		-exec rm -rf {} +
+	$(if $(SAM_CA_BUNDLE),mkdir -p "$(ARTIFACTS_DIR)/certs")
+	$(if $(SAM_CA_BUNDLE),cp "$(SAM_CA_BUNDLE)" "$(ARTIFACTS_DIR)/certs/ca-bundle.pem")
+endef
+
+.PHONY: build-PostgreSQLRotationFunction build-MySQLRotationFunction
+
+build-PostgreSQLRotationFunction:
+	$(call sam_package,postgres)
+
+build-MySQLRotationFunction:
+	$(call sam_package,mysql)

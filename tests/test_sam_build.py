@@ -1,0 +1,323 @@
+"""`sam build` of each template (once per session), then the built package runs a full rotation
+as Lambda runs it: a fresh interpreter with only the package and the standard library on
+sys.path, the handler the template names, the environment the template gives the function,
+against moto server and the suite's private PostgreSQL or MariaDB.
+
+The package is built for this machine's architecture and carries the wheels of every runtime the
+templates allow (this interpreter's version is added if it is not one of them), so the very
+wheels that Lambda would load are loaded here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import re
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from moto_server_fixtures import sm_client
+from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES, Resolved
+from sam_templates import load as load_template
+from sam_templates import transform as sam_transform
+
+from framework.testing.aws import REGION, enable_rotation
+from framework.testing.tls import Pki
+
+pytestmark = pytest.mark.slow
+
+SAM = str(Path(sys.executable).with_name("sam"))  # aws-sam-cli, a dev dependency
+# This machine's architecture, as the template names it and as native file names do.
+LAMBDA_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}[
+    platform.machine().lower()
+]
+NATIVE_ARCHITECTURE = {"x86_64": "x86_64", "arm64": "aarch64"}[LAMBDA_ARCHITECTURE]
+CA_IN_PACKAGE = "certs/ca-bundle.pem"
+DRIVERS = {"postgresql": {"psycopg", "psycopg_binary"}, "mysql": {"pymysql", "cryptography"}}
+STRATEGIES = ("single-user", "single-user-via-admin", "alternating-users")
+MARKER = "ROTATION-RESULT "
+
+# Runs in `python -I -S -B`: no site-packages, no PYTHON* variables, no bytecode written (Lambda's
+# /var/task is read-only). The package is the only entry added to sys.path, as /var/task is.
+LAMBDA_LIKE = r"""
+import importlib, json, sys, sysconfig
+package, handler_name, secret_arn = sys.argv[1:4]
+sys.path.insert(0, package)
+module_name, _, attribute = handler_name.rpartition(".")
+handler = getattr(importlib.import_module(module_name), attribute)
+from framework.driver import LocalDriver
+result = LocalDriver(handler).rotate(secret_arn)
+import boto3
+boto3.client("rds")  # a model the package keeps
+from botocore.exceptions import UnknownServiceError
+try:
+    boto3.client("lambda")  # one it drops
+    dropped = False
+except UnknownServiceError:
+    dropped = True
+paths = sysconfig.get_paths()
+allowed = (package, paths["stdlib"], paths["platstdlib"])
+loaded = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
+report = {
+    "ok": result.ok,
+    "steps": [step.value for step in result.steps_done],
+    "failed_step": result.failed_step.value if result.failed_step else None,
+    "error": f"{type(result.error).__name__}: {result.error}" if result.error else None,
+    "outside": sorted(n for n, f in loaded.items() if f and not f.startswith(allowed)),
+    "site_packages": [p for p in sys.path if "site-packages" in p],
+    "lambda_model_dropped": dropped,
+    "psycopg": None,
+}
+if "psycopg" in sys.modules:
+    import psycopg
+    report["psycopg"] = [psycopg.pq.__impl__, sys.modules["psycopg_binary"].__file__]
+print("ROTATION-RESULT " + json.dumps(report))
+"""
+
+
+def template_versions() -> list[str]:
+    """The Python versions sam.mk packages by default."""
+    found = re.search(
+        r"^LAMBDA_PYTHON_VERSIONS \?= (.+)$", (TEMPLATES / "sam.mk").read_text(), re.M
+    )
+    assert found
+    return found.group(1).split()
+
+
+@pytest.fixture(scope="session")
+def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[[str], Path]:
+    """`sam build` of an engine's template on first use (then reused): the package folder.
+    Built with the suite's CA as the package's CA bundle (SAM_CA_BUNDLE)."""
+    base = tmp_path_factory.mktemp("sam-build")
+    built: dict[str, Path] = {}
+    versions = template_versions()
+    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+
+    def build(engine: str) -> Path:
+        if engine not in built:
+            file, function = ENGINES[engine]
+            env = {
+                **os.environ,
+                "SAM_CLI_TELEMETRY": "0",
+                "SAM_PYTHON": sys.executable,  # the pip that downloads the wheels
+                "LAMBDA_ARCHITECTURE": LAMBDA_ARCHITECTURE,
+                "LAMBDA_PYTHON_VERSIONS": " ".join(
+                    [*versions, *([here] if here not in versions else [])]
+                ),
+                "SAM_CA_BUNDLE": str(pki.ca),
+            }
+            command = [SAM, "build", "--template", str(TEMPLATES / file)]
+            command += ["--build-dir", str(base / engine), "--build-in-source"]
+            run = subprocess.run(
+                command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+            )
+            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            built[engine] = base / engine / function
+        return built[engine]
+
+    return build
+
+
+def distributions(package: Path) -> set[str]:
+    return {
+        p.name.removesuffix(".dist-info").rsplit("-", 1)[0] for p in package.glob("*.dist-info")
+    }
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_package_holds_the_runtime_and_nothing_else(
+    engine: str, sam_build: Callable[[str], Path]
+) -> None:
+    package = sam_build(engine)
+    dists = distributions(package)
+    assert {"boto3", "botocore", "aws_lambda_powertools"} <= dists
+    assert DRIVERS[engine] <= dists
+    for other, drivers in DRIVERS.items():
+        if other != engine:
+            assert not drivers & dists, f"{other}'s driver in {engine}'s package"
+    assert not {"moto", "pytest", "mypy", "ruff", "aws_sam_cli", "cfn_lint", "boto3_stubs"} & dists
+    for absent in (
+        "tests",
+        "bench",
+        "templates",
+        "framework/testing",
+        "framework/cli.py",
+        "framework/operator",
+    ):
+        assert not (package / absent).exists(), absent
+    assert (package / "rotators" / f"{engine}.py").is_file()
+    assert not list(package.rglob("*.pyc"))
+    assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    for version in template_versions():
+        tag = f"cpython-{version.replace('.', '')}-{NATIVE_ARCHITECTURE}-linux-gnu.so"
+        assert list(package.rglob(f"*.{tag}")), f"no native file for Python {version}"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_package_keeps_the_api_models_its_code_calls(
+    engine: str, sam_build: Callable[[str], Path]
+) -> None:
+    package = sam_build(engine)
+    kept = {p.name for p in (package / "botocore" / "data").iterdir() if p.is_dir()}
+    called = set()
+    for source in [*package.glob("framework/**/*.py"), *package.glob("rotators/**/*.py")]:
+        called |= set(re.findall(r"\.client\(\s*\"([a-z0-9-]+)\"", source.read_text()))
+    assert called
+    assert called <= kept
+
+
+def lambda_environment(engine: str, package: Path, moto_url: str, **values: str) -> dict[str, str]:
+    """What Lambda gives the function: its template's variables, credentials, the region."""
+    params = {
+        "functionName": FUNCTION_NAME,
+        "endpoint": moto_url,
+        "databaseCaBundle": CA_IN_PACKAGE,
+    }
+    template = Resolved(sam_transform(load_template(engine)), {**params, **values})
+    function = template.resources[ENGINES[engine][1]]["Properties"]
+    return {
+        **function["Environment"]["Variables"],
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_SESSION_TOKEN": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_LAMBDA_FUNCTION_NAME": FUNCTION_NAME,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "LAMBDA_TASK_ROOT": str(package),
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "_HANDLER": function["Handler"],
+    }
+
+
+def run_like_lambda(
+    package: Path, env: dict[str, str], secret_arn: str
+) -> tuple[dict[str, Any], str]:
+    """One rotation by the package in a fresh interpreter; its report and all its output."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            "-B",
+            "-c",
+            LAMBDA_LIKE,
+            str(package),
+            env["_HANDLER"],
+            secret_arn,
+        ],
+        cwd=package,  # Lambda's working directory is the package (/var/task)
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    output = run.stdout + run.stderr
+    lines = [line for line in run.stdout.splitlines() if line.startswith(MARKER)]
+    assert run.returncode == 0
+    assert len(lines) == 1, "the fresh interpreter printed no report"
+    return json.loads(lines[0].removeprefix(MARKER)), output
+
+
+class Database:
+    """The suite's server for an engine, seen through the few calls this test needs."""
+
+    def __init__(self, engine: str, request: pytest.FixtureRequest) -> None:
+        self.engine = engine
+        self.server: Any = request.getfixturevalue("pg" if engine == "postgresql" else "mariadb")
+        make = request.getfixturevalue("pg_user" if engine == "postgresql" else "mariadb_user")
+        self.user = make()
+
+    def secret(self, username: str, password: str, **extra: str) -> dict[str, Any]:
+        value = dict(self.server.secret(username, password, **extra))
+        value.pop("sslrootcert")  # the CA comes from the package (DATABASE_CA_BUNDLE)
+        return value
+
+    def admin_secret(self) -> dict[str, Any]:
+        value = dict(self.server.admin_secret())
+        value.pop("sslrootcert")
+        return value
+
+    def logs_in(self, user: str, password: str) -> bool:
+        return bool(self.server.logs_in(user, password))
+
+
+@pytest.fixture
+def database(request: pytest.FixtureRequest) -> Database:
+    """The server and a fresh user of the engine the test is parametrized with."""
+    return Database(request.param, request)
+
+
+@pytest.mark.parametrize(
+    ("database", "strategy"),
+    [
+        pytest.param(
+            e,
+            s,
+            id=f"{e}-{s}",
+            marks=pytest.mark.postgres if e == "postgresql" else pytest.mark.mariadb,
+        )
+        for e in ENGINES
+        for s in STRATEGIES
+    ],
+    indirect=["database"],
+)
+def test_the_built_handler_rotates_like_lambda(
+    database: Database, strategy: str, sam_build: Callable[[str], Path], moto_url: str
+) -> None:
+    engine, user = database.engine, database.user
+    package = sam_build(engine)
+    sm = sm_client(moto_url)
+    values = {"rotationStrategy": strategy}
+    extra = {}
+    if strategy != "single-user":
+        admin = sm.create_secret(
+            Name=f"admin/{engine}-{secrets.token_hex(3)}",
+            SecretString=json.dumps(database.admin_secret()),
+        )["ARN"]
+        values["masterSecretArn"] = extra["masterarn"] = admin
+    name = f"app/{engine}-{secrets.token_hex(3)}"
+    arn = sm.create_secret(
+        Name=name, SecretString=json.dumps(database.secret(user.name, user.password, **extra))
+    )["ARN"]
+    enable_rotation(name, function_arn=FUNCTION_ARN)
+
+    env = lambda_environment(engine, package, moto_url, **values)
+    assert env["ROTATION_STRATEGY"] == strategy
+    report, output = run_like_lambda(package, env, arn)
+
+    assert report["ok"], f"{report['failed_step']}: {report['error']}"
+    assert report["steps"] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+    assert report["outside"] == []
+    assert report["site_packages"] == []
+    assert report["lambda_model_dropped"]
+    if engine == "postgresql":
+        impl, where = report["psycopg"]
+        assert impl == "binary"
+        assert where.startswith(str(package))
+    current = json.loads(
+        sm.get_secret_value(SecretId=arn, VersionStage="AWSCURRENT")["SecretString"]
+    )
+    previous = json.loads(
+        sm.get_secret_value(SecretId=arn, VersionStage="AWSPREVIOUS")["SecretString"]
+    )
+    assert current["password"] != user.password
+    assert database.logs_in(current["username"], current["password"])
+    expected_user = user.name + "_clone" if strategy == "alternating-users" else user.name
+    assert current["username"] == expected_user
+    assert previous["password"] == user.password
+    # single user: the old password is gone; alternating users: it still works until next time
+    assert database.logs_in(user.name, user.password) == (strategy == "alternating-users")
+    assert f'"service":"{FUNCTION_NAME}"' in output.replace(" ", "")  # POWERTOOLS_SERVICE_NAME
+    passwords = {user.password, current["password"], database.admin_secret()["password"]}
+    assert not [p for p in passwords if p in output], "a password appears in the function's output"

@@ -1,0 +1,402 @@
+"""The SAM templates: cfn-lint clean with the SAM transform (what `sam validate --lint` runs) for
+every strategy, with and without the optional parts; and, once transformed, least privilege."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sam_templates import (
+    ACCOUNT,
+    ENGINES,
+    FUNCTION_ARN,
+    FUNCTION_NAME,
+    KEY_ARN,
+    MASTER_ARN,
+    MASTER_KEY_ARN,
+    REGION,
+    ROOT,
+    SECRET_ARN,
+    STRATEGIES,
+    TEMPLATES,
+    Resolved,
+    load,
+    parameters,
+    transform,
+    with_defaults,
+)
+
+VARIANTS = [
+    pytest.param(engine, strategy, optional, id=f"{engine}-{strategy}-{label}")
+    for engine in ENGINES
+    for strategy in STRATEGIES
+    for optional, label in ((False, "minimal"), (True, "all-optional"))
+]
+SAM = str(Path(sys.executable).with_name("sam"))  # aws-sam-cli, a dev dependency
+PARTITION_REGION_ACCOUNT = f"arn:aws:{{}}:{REGION}:{ACCOUNT}"
+
+
+def lint(template: dict[str, Any]) -> list[str]:
+    """cfn-lint's findings (errors, warnings, informational), as `sam validate --lint` runs it."""
+    from cfnlint.api import ManualArgs  # type: ignore[import-untyped]
+    from cfnlint.api import lint as cfn_lint
+
+    return [
+        str(match) for match in cfn_lint(json.dumps(template), config=ManualArgs(regions=[REGION]))
+    ]
+
+
+@cache
+def transformed(engine: str) -> dict[str, Any]:
+    return transform(load(engine))
+
+
+def resolved(engine: str, strategy: str, optional: bool) -> Resolved:
+    return Resolved(transformed(engine), parameters(strategy, optional=optional))
+
+
+# ------------------------------------------------------------------------------------- lint
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sam_validate_lint_passes(engine: str) -> None:
+    template = TEMPLATES / ENGINES[engine][0]
+    env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
+    run = subprocess.run(
+        [SAM, "validate", "--lint", "--template", str(template), "--region", REGION],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "is a valid SAM Template" in run.stdout + run.stderr
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_every_variant_lints_clean(engine: str, strategy: str, optional: bool) -> None:
+    variant = with_defaults(load(engine), parameters(strategy, optional=optional))
+    assert lint(variant) == []
+
+
+def test_lint_finds_a_broken_template() -> None:
+    """The lint tests can fail: cfn-lint reports a retired runtime and a misspelt property."""
+    variant = load("postgresql")
+    variant["Resources"]["PostgreSQLRotationFunction"]["Properties"]["Runtime"] = "python3.8"
+    variant["Resources"]["RotationSchedule"]["Properties"]["RotationRule"] = {}
+    findings = lint(variant)
+    assert any("python3.8" in finding for finding in findings), findings
+    assert any("RotationRule" in finding for finding in findings), findings
+
+
+def test_the_templates_differ_only_in_the_engine() -> None:
+    """mysql.yaml is postgresql.yaml with the engine's names: a change is made to both."""
+    names = [
+        ("PostgreSQLRotationFunction", "MySQLRotationFunction"),
+        ("rotators.postgresql.lambda_handler", "rotators.mysql.lambda_handler"),
+        (
+            "for PostgreSQL and Aurora PostgreSQL secrets,",
+            "for MySQL, MariaDB and Aurora MySQL secrets,",
+        ),
+        ("# This template and mysql.yaml", "# This template and postgresql.yaml"),
+        ("Rotates PostgreSQL secrets", "Rotates MySQL and MariaDB secrets"),
+    ]
+    postgresql = (TEMPLATES / "postgresql.yaml").read_text()
+    mysql = (TEMPLATES / "mysql.yaml").read_text()
+    for pg_name, mysql_name in names:
+        assert pg_name in postgresql
+        assert mysql_name in mysql
+        mysql = mysql.replace(mysql_name, pg_name)
+    assert mysql == postgresql
+
+
+# --------------------------------------------------------------------------- least privilege
+
+
+def expected_grants(values: dict[str, str]) -> set[tuple[str, str]]:
+    """(action, resource) pairs the role must hold for these parameter values, and no other."""
+    arn = PARTITION_REGION_ACCOUNT.format
+    log_group = f"{arn('logs')}:log-group:/aws/lambda/{FUNCTION_NAME}"
+    secrets = f"arn:aws:secretsmanager:{REGION}:*:secret:*"
+    grants = {
+        ("logs:CreateLogGroup", f"{log_group}:*"),
+        ("logs:CreateLogStream", f"{log_group}:log-stream:*"),
+        ("logs:PutLogEvents", f"{log_group}:log-stream:*"),
+        ("secretsmanager:GetRandomPassword", "*"),
+    }
+    grants |= {
+        (f"secretsmanager:{action}", secrets)
+        for action in (
+            "DescribeSecret",
+            "GetSecretValue",
+            "PutSecretValue",
+            "UpdateSecretVersionStage",
+        )
+    }
+    if values.get("kmsKeyArn"):
+        grants |= {("kms:Decrypt", KEY_ARN), ("kms:GenerateDataKey", KEY_ARN)}
+    if values["rotationStrategy"] != "single-user":
+        grants.add(("secretsmanager:GetSecretValue", MASTER_ARN))
+        if values.get("masterSecretKmsKeyArn"):
+            grants.add(("kms:Decrypt", MASTER_KEY_ARN))
+        if values.get("masterSecretManagedByRds") == "true":
+            grants |= {
+                ("secretsmanager:DescribeSecret", MASTER_ARN),
+                ("rds:DescribeDBInstances", f"{arn('rds')}:db:*"),
+                ("rds:DescribeDBClusters", f"{arn('rds')}:cluster:*"),
+            }
+    if values.get("vpcSubnetIds"):
+        eni = f"{arn('ec2')}:network-interface/*"
+        grants |= {
+            ("ec2:CreateNetworkInterface", eni),
+            ("ec2:CreateNetworkInterface", f"{arn('ec2')}:subnet/*"),
+            ("ec2:CreateNetworkInterface", f"{arn('ec2')}:security-group/*"),
+            ("ec2:DeleteNetworkInterface", eni),
+            ("ec2:AssignPrivateIpAddresses", eni),
+            ("ec2:UnassignPrivateIpAddresses", eni),
+            ("ec2:DescribeNetworkInterfaces", "*"),  # EC2's Describe actions take no resource
+            ("ec2:DescribeSubnets", "*"),
+        }
+    return grants
+
+
+def grants(template: Resolved) -> set[tuple[str, str]]:
+    found = set()
+    for where, statement in template.statements():
+        assert statement["Effect"] == "Allow", where
+        assert "NotAction" not in statement
+        assert "NotResource" not in statement
+        for action in _list(statement["Action"]):
+            found |= {(action, resource) for resource in _list(statement["Resource"])}
+    return found
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_the_role_holds_exactly_what_the_configuration_needs(
+    engine: str, strategy: str, optional: bool
+) -> None:
+    values = parameters(strategy, optional=optional)
+    template = resolved(engine, strategy, optional)
+    assert grants(template) == expected_grants(values)
+    assert list(template.of_type("AWS::IAM::Role")) == ["RotationRole"]
+    on_star = {action for action, resource in grants(template) if resource == "*"}
+    assert on_star <= {
+        "secretsmanager:GetRandomPassword",
+        "ec2:DescribeNetworkInterfaces",
+        "ec2:DescribeSubnets",
+    }
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_secrets_manager_actions_are_scoped(engine: str, strategy: str, optional: bool) -> None:
+    """On the rotated secrets only with the AllowRotationLambdaArn condition naming this
+    function; on the admin secret only by its ARN; GetRandomPassword alone on *."""
+    template = resolved(engine, strategy, optional)
+    function = template.resources[ENGINES[engine][1]]["Properties"]
+    assert function["FunctionName"] == FUNCTION_NAME  # so the condition's ARN is this function's
+    for where, statement in template.statements():
+        actions = {a for a in _list(statement["Action"]) if a.startswith("secretsmanager:")}
+        if not actions:
+            continue
+        condition = statement.get("Condition", {})
+        if actions == {"secretsmanager:GetRandomPassword"}:
+            assert statement["Resource"] == "*", where
+        elif statement["Resource"] == MASTER_ARN:
+            assert strategy != "single-user", where
+            assert actions <= {"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}
+        else:
+            assert "secretsmanager:GetRandomPassword" not in actions, where
+            assert condition == {
+                "StringEquals": {"secretsmanager:resource/AllowRotationLambdaArn": FUNCTION_ARN}
+            }, where
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_kms_is_limited_by_the_encryption_context(
+    engine: str, strategy: str, optional: bool
+) -> None:
+    template = resolved(engine, strategy, optional)
+    via = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
+    seen = set()
+    for where, statement in template.statements():
+        if not any(a.startswith("kms:") for a in _list(statement["Action"])):
+            continue
+        seen.add(statement["Resource"])
+        condition = statement["Condition"]
+        if statement["Resource"] == MASTER_KEY_ARN:
+            assert condition == {
+                "StringEquals": {**via, "kms:EncryptionContext:SecretARN": MASTER_ARN}
+            }, where
+        else:
+            assert statement["Resource"] == KEY_ARN
+            context = SECRET_ARN if optional else f"arn:aws:secretsmanager:{REGION}:*:secret:*"
+            assert condition == {
+                "StringEquals": via,
+                "StringLike": {"kms:EncryptionContext:SecretARN": context},
+            }, where
+    expected = set()
+    if optional:
+        expected.add(KEY_ARN)
+        if strategy != "single-user":
+            expected.add(MASTER_KEY_ARN)
+    assert seen == expected
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_only_secrets_manager_of_this_account_may_invoke(
+    engine: str, strategy: str, optional: bool
+) -> None:
+    template = resolved(engine, strategy, optional)
+    function = ENGINES[engine][1]
+    permissions = list(template.of_type("AWS::Lambda::Permission").values())
+    assert [p["Properties"] for p in permissions] == [
+        {
+            "FunctionName": f"<{function}.Arn>",
+            "Action": "lambda:InvokeFunction",
+            "Principal": "secretsmanager.amazonaws.com",
+            "SourceAccount": ACCOUNT,
+        }
+    ]
+    kinds = {r["Type"] for r in template.resources.values()}
+    assert kinds <= {
+        "AWS::Lambda::Function",
+        "AWS::Lambda::Permission",
+        "AWS::IAM::Role",
+        "AWS::SecretsManager::RotationSchedule",
+        "AWS::SNS::Topic",
+        "AWS::SNS::TopicPolicy",
+        "AWS::CloudWatch::Alarm",
+        "AWS::Events::Rule",
+    }
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_the_function_is_configured_from_the_parameters(
+    engine: str, strategy: str, optional: bool
+) -> None:
+    template = resolved(engine, strategy, optional)
+    function = template.resources[ENGINES[engine][1]]["Properties"]
+    expected = {
+        "ROTATION_STRATEGY": strategy,
+        "EXCLUDE_CHARACTERS": "/@\"'\\",
+        "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
+        "POWERTOOLS_METRICS_NAMESPACE": "smrotate",
+    }
+    if optional:
+        expected["SECRETS_MANAGER_ENDPOINT"] = f"https://secretsmanager.{REGION}.amazonaws.com"
+        expected["DATABASE_CA_BUNDLE"] = "certs/ca-bundle.pem"
+    assert function["Environment"]["Variables"] == expected
+    assert function["Handler"] == f"rotators.{engine}.lambda_handler"
+    assert function["Role"] == "<RotationRole.Arn>"
+    assert function["Runtime"] == "python3.13"
+    assert ("VpcConfig" in function) == optional
+    if optional:
+        assert function["VpcConfig"] == {
+            "SubnetIds": ["subnet-0123456789abcdef0", "subnet-0123456789abcdef1"],
+            "SecurityGroupIds": ["sg-0123456789abcdef0"],
+        }
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_schedule_and_alarms_only_when_asked(engine: str) -> None:
+    assert not resolved(engine, "single-user", False).of_type(
+        "AWS::SecretsManager::RotationSchedule"
+    )
+    template = resolved(engine, "single-user", True)
+    function = ENGINES[engine][1]
+    (schedule,) = template.of_type("AWS::SecretsManager::RotationSchedule").values()
+    assert schedule["Properties"] == {
+        "SecretId": SECRET_ARN,
+        "RotationLambdaARN": f"<{function}.Arn>",
+        "RotateImmediatelyOnUpdate": "true",
+        "RotationRules": {"ScheduleExpression": "rate(30 days)", "Duration": "3h"},
+    }
+    assert schedule["DependsOn"] == "RotationInvokePermission"
+    (alarm,) = template.of_type("AWS::CloudWatch::Alarm").values()
+    assert alarm["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": f"<{function}>"}]
+    assert alarm["Properties"]["AlarmActions"] == ["<AlarmTopic>"]
+    (rule,) = template.of_type("AWS::Events::Rule").values()
+    assert rule["Properties"]["EventPattern"]["detail"]["eventName"] == ["RotationFailed"]
+    assert rule["Properties"]["Targets"] == [{"Id": "alarm-topic", "Arn": "<AlarmTopic>"}]
+    (topic,) = template.of_type("AWS::SNS::Topic").values()
+    assert topic["Properties"]["Subscription"] == [
+        {"Protocol": "email", "Endpoint": "ops@example.com"}
+    ]
+    (policy,) = template.of_type("AWS::SNS::TopicPolicy").values()
+    publishers = {
+        (s["Principal"]["Service"], s["Condition"]["ArnEquals"]["aws:SourceArn"])
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert publishers == {
+        ("events.amazonaws.com", "<RotationFailedRule.Arn>"),
+        ("cloudwatch.amazonaws.com", "<FunctionErrorsAlarm.Arn>"),
+    }
+    quiet = Resolved(
+        transformed(engine), {**parameters("single-user", optional=True), "createAlarms": "false"}
+    )
+    assert not quiet.of_type("AWS::SNS::Topic")
+    assert not quiet.of_type("AWS::Events::Rule")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_admin_strategies_need_the_admin_secret(engine: str) -> None:
+    template = transformed(engine)
+    for strategy in STRATEGIES:
+        values = {"functionName": FUNCTION_NAME, "rotationStrategy": strategy}
+        assert bool(Resolved(template, values).broken_rules()) == (strategy != "single-user")
+    # An admin secret named for single-user is not readable: the strategy does not use it.
+    values = {**parameters("single-user", optional=True), "masterSecretArn": MASTER_ARN}
+    assert not [g for g in grants(Resolved(template, values)) if g[1] == MASTER_ARN]
+
+
+# ------------------------------------------------------------------------------ packaging
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sam_runs_the_makefile_target_in_the_project_root(engine: str) -> None:
+    function = ENGINES[engine][1]
+    resource = load(engine)["Resources"][function]
+    assert resource["Metadata"]["BuildMethod"] == "makefile"
+    code = (TEMPLATES / resource["Properties"]["CodeUri"]).resolve()
+    assert code == ROOT
+    assert (code / "Makefile").is_file()
+    run = subprocess.run(
+        [
+            "make",
+            "--dry-run",
+            "--no-print-directory",
+            f"build-{function}",
+            "ARTIFACTS_DIR=/nonexistent",
+        ],
+        cwd=code,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    extra = {"postgresql": "postgres", "mysql": "mysql"}[engine]
+    assert f'pyproject.toml" {extra} ' in run.stdout
+
+
+def test_the_package_carries_every_runtime_the_templates_allow() -> None:
+    """sam.mk installs the wheels of each Python version the `runtime` parameter allows."""
+    makefile = (TEMPLATES / "sam.mk").read_text()
+    versions = re.search(r"^LAMBDA_PYTHON_VERSIONS \?= (.+)$", makefile, re.MULTILINE)
+    assert versions
+    built = {f"python{v}" for v in versions.group(1).split()}
+    for engine in ENGINES:
+        runtime = load(engine)["Parameters"]["runtime"]
+        assert set(runtime["AllowedValues"]) == built
+        assert runtime["Default"] in built
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
