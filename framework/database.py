@@ -12,7 +12,7 @@ import os
 import re
 import ssl
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -141,7 +141,6 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.stats: Counter[str] = Counter()
-        self._reading_admin = False  # an RDS-managed admin secret may lack 'host' when read
 
     # ------------------------------------------------------------ subclass hook
 
@@ -169,8 +168,7 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     def check_secret(self, value: Secret, what: str) -> None:
         """username and password, plus a known engine, a host, a valid port, ssl and dbname."""
         super().check_secret(value, what)
-        if not (self._reading_admin and "host" not in value):
-            self.settings(value, what)
+        self.settings(value, what)
 
     def settings(self, secret: Secret, what: str = "the secret") -> ConnectionSettings:
         """Connection settings from a secret; SecretFormatError naming the field at fault."""
@@ -229,20 +227,16 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         """The engine's user name limit (a subclass may refine it per engine)."""
         return self.max_username_length
 
-    def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
-        """The admin secret's AWSCURRENT, completed from the user's secret and, for an
-        RDS-managed admin secret (username and password only), from the RDS API."""
-        self._reading_admin = True
-        try:
-            admin = dict(super().admin_secret(ctx, secret))
-        finally:
-            self._reading_admin = False
+    def complete_admin_secret(self, ctx: StepContext, secret: Secret, admin: Secret) -> Secret:
+        """The admin secret with the user's engine, dbname and TLS settings where it has none;
+        for an RDS-managed admin secret (username and password only), host, port and engine
+        from the RDS API."""
+        admin = dict(admin)
         if not admin.get("host"):
             admin.update(rds_endpoint(ctx, str(secret["masterarn"])))
         for key in ("engine", "dbname", "ssl", "sslrootcert"):
             if key not in admin and key in secret:
                 admin[key] = secret[key]
-        self.check_secret(admin, "the admin secret named by 'masterarn'")
         return admin
 
 
@@ -314,9 +308,3 @@ def classify_failure(
         if any(phrase in text for phrase in phrases):
             return failure
     return transport_failure(detail) or Failure.OTHER
-
-
-def engine_of(secret: Mapping[str, Any]) -> str | None:
-    """The secret's `engine` field, when it is a string."""
-    engine = secret.get("engine")
-    return engine if isinstance(engine, str) else None

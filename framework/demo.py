@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib
 import json
 import logging
 import os
@@ -22,8 +21,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,8 +34,6 @@ if TYPE_CHECKING:
     from framework.events import Step
     from framework.testing.postgres import PostgresServer
 
-# The rotator each engine uses, loaded by name: the framework never imports rotators statically.
-ROTATORS = {"postgres": ("rotators.postgresql", "PostgreSQLRotator")}
 USER, TABLE = "app", "orders"
 PLAN = [
     ("single-user", "the user changes its own password"),
@@ -61,21 +58,6 @@ def say(text: str = "") -> None:
 def fingerprint(password: str) -> str:
     """`#` and the first 8 hex digits of SHA-256: tells passwords apart, reveals nothing."""
     return "#" + hashlib.sha256(password.encode()).hexdigest()[:8]
-
-
-@contextmanager
-def environment(**values: str) -> Iterator[None]:
-    """Set environment variables for the demo's handlers; restore them afterwards."""
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
 
 
 class Demo:
@@ -207,28 +189,20 @@ def create_secret(server: PostgresServer, sm: SecretsManagerClient) -> str:
     return str(arn)
 
 
-def run(engine: str) -> bool:
+def run() -> bool:
     """The whole demo; True when every rotation and every proof went as expected."""
     import boto3
 
     from framework.observability import logger
-    from framework.testing.aws import REGION
+    from framework.operator.loading import rotator_class
+    from framework.testing.aws import REGION, fake_aws_environment
 
-    module_name, class_name = ROTATORS[engine]
-    rotator_class = getattr(importlib.import_module(module_name), class_name)
+    rotator = rotator_class("postgresql")  # by name: the framework never imports rotators
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="smrotate-demo-"))
         stack.callback(shutil.rmtree, workdir, True)
         server, endpoint = start_servers(stack, workdir)
-        stack.enter_context(
-            environment(
-                SECRETS_MANAGER_ENDPOINT=endpoint,
-                AWS_ACCESS_KEY_ID="demo",
-                AWS_SECRET_ACCESS_KEY="demo",  # noqa: S106 - moto's fake credentials
-                AWS_DEFAULT_REGION=REGION,
-                POWERTOOLS_METRICS_DISABLED="true",
-            )
-        )
+        stack.enter_context(fake_aws_environment(SECRETS_MANAGER_ENDPOINT=endpoint))
         stack.callback(logger.setLevel, logger.log_level)
         logger.setLevel(logging.WARNING)  # the demo tells its own story; failures still log
         sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
@@ -237,7 +211,7 @@ def run(engine: str) -> bool:
         for number, (strategy, how) in enumerate(PLAN, start=1):
             alternating = strategy == "alternating-users"
             before = demo.read(VersionStage="AWSPREVIOUS")
-            handler = rotator_class.handler(env={**os.environ, "ROTATION_STRATEGY": strategy})
+            handler = rotator.handler(env={**os.environ, "ROTATION_STRATEGY": strategy})
             ok &= demo.rotate(handler, f"rotation {number}: {strategy} ({how})")
             say("  proof:")
             current = demo.read(VersionStage="AWSCURRENT")
@@ -275,12 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         description="Rotate a real PostgreSQL password on this machine, with moto as Secrets "
         "Manager, and show each step's labels and the proof.",
     )
-    parser.add_argument("--engine", choices=sorted(ROTATORS), default="postgres")
-    args = parser.parse_args(argv)
+    parser.parse_args(argv)
     say("smrotate demo: real password rotations on this machine (moto stands in for AWS)\n")
     started = time.perf_counter()
     try:
-        ok = run(args.engine)
+        ok = run()
     except Exception as exc:  # a setup failure: say what failed, never a secret value
         say(f"\ndemo failed: {type(exc).__name__}: {exc}")
         return 1

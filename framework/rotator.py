@@ -97,15 +97,14 @@ class StepContext:
             ) from None
 
     def read_current_of(self, secret_id: str, what: str) -> Secret:
-        """The AWSCURRENT value of another secret (an admin secret), checked as `what`."""
+        """The AWSCURRENT value of another secret (an admin secret, named `what` in errors);
+        not yet checked: the caller completes it first if needed, then checks it."""
         if secret_id in (self.arn, self.description.name):
             raise SecretFormatError(
                 f"{what} names secret {self.description.name} itself; it must name a separate "
                 "admin secret"
             )
-        value = self.rotator.store.read(secret_id, stage=CURRENT)
-        self.rotator.check_secret(value, f"{what} ({secret_id})")
-        return value
+        return self.rotator.store.read(secret_id, stage=CURRENT)
 
     def describe(self, secret_id: str) -> SecretDescription:
         """DescribeSecret of another secret (for its tags, e.g. an RDS-managed admin secret)."""

@@ -253,10 +253,11 @@ class SecretStore:
         return self._client
 
     def _call(self, operation: str, secret_id: str, **params: Any) -> Any:
+        from botocore import xform_name
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
-            return getattr(self.client, _SNAKE[operation])(**params)
+            return getattr(self.client, xform_name(operation))(**params)
         except ClientError as exc:
             error = exc.response.get("Error", {})
             code = str(error.get("Code", "Unknown"))
@@ -408,28 +409,29 @@ class SecretStore:
             params["Filters"] = [dict(f) for f in filters]
         if include_planned_deletion:
             params["IncludePlannedDeletion"] = True
-        while True:
-            response = self._call("ListSecrets", "(all secrets)", **params)
-            for entry in response.get("SecretList") or []:
+        for page in self._pages("ListSecrets", "(all secrets)", **params):
+            for entry in page.get("SecretList") or []:
                 yield SecretDescription.from_list_entry(entry)
-            next_token = response.get("NextToken")
-            if not next_token:
-                return
-            params["NextToken"] = next_token
 
     def version_dates(self, secret_id: str) -> dict[str, datetime]:
         """ListSecretVersionIds, every page: version id -> creation date (labelled versions)."""
-        params: dict[str, Any] = {"SecretId": secret_id, "MaxResults": 100}
-        dates: dict[str, datetime] = {}
+        return {
+            str(version["VersionId"]): version["CreatedDate"]
+            for page in self._pages(
+                "ListSecretVersionIds", secret_id, SecretId=secret_id, MaxResults=100
+            )
+            for version in page.get("Versions") or []
+            if version.get("CreatedDate") is not None
+        }
+
+    def _pages(self, operation: str, secret_id: str, **params: Any) -> Iterator[Any]:
+        """Every page of a paginated operation, following NextToken."""
         while True:
-            response = self._call("ListSecretVersionIds", secret_id, **params)
-            for version in response.get("Versions") or []:
-                if version.get("CreatedDate") is not None:
-                    dates[str(version["VersionId"])] = version["CreatedDate"]
-            next_token = response.get("NextToken")
-            if not next_token:
-                return dates
-            params["NextToken"] = next_token
+            page = self._call(operation, secret_id, **params)
+            yield page
+            if not page.get("NextToken"):
+                return
+            params["NextToken"] = page["NextToken"]
 
     def random_password(self, policy: PasswordPolicy) -> str:
         """GetRandomPassword under `policy`."""
@@ -447,16 +449,3 @@ class SecretStore:
         password = str(response["RandomPassword"])
         redaction.register(password)
         return password
-
-
-_SNAKE = {
-    "DescribeSecret": "describe_secret",
-    "GetSecretValue": "get_secret_value",
-    "PutSecretValue": "put_secret_value",
-    "UpdateSecretVersionStage": "update_secret_version_stage",
-    "GetRandomPassword": "get_random_password",
-    "RotateSecret": "rotate_secret",
-    "CancelRotateSecret": "cancel_rotate_secret",
-    "ListSecrets": "list_secrets",
-    "ListSecretVersionIds": "list_secret_version_ids",
-}

@@ -92,14 +92,23 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         return bool(a.get("username") == b.get("username"))
 
     def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
-        """The admin credentials named by `secret['masterarn']` (its AWSCURRENT)."""
+        """The admin credentials named by `secret['masterarn']` (its AWSCURRENT), completed by
+        `complete_admin_secret` and then checked like any secret."""
         arn = secret.get("masterarn")
         if not isinstance(arn, str) or not arn:
             raise SecretFormatError(
                 f"strategy {self.strategy.name} needs 'masterarn' in the secret: the ARN of the "
                 "admin secret that may set passwords and create users"
             )
-        return ctx.read_current_of(arn, "the admin secret named by 'masterarn'")
+        what = "the admin secret named by 'masterarn'"
+        admin = self.complete_admin_secret(ctx, secret, ctx.read_current_of(arn, what))
+        self.check_secret(admin, f"{what} ({arn})")
+        return admin
+
+    def complete_admin_secret(self, ctx: StepContext, secret: Secret, admin: Secret) -> Secret:
+        """Fill in what the admin secret may leave out (from `secret`, the user's, or elsewhere);
+        default: nothing."""
+        return admin
 
     def username_limit(self, secret: Secret) -> int:
         """The longest user name the target accepts (USERNAME_CHARACTER_LIMIT overrides)."""

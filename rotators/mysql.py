@@ -15,12 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from framework.database import (
-    ConnectionSettings,
-    DatabaseRotator,
-    engine_of,
-    target_error,
-)
+from framework.database import ConnectionSettings, DatabaseRotator, target_error
 from framework.errors import Failure, LoginRefusedError
 from framework.observability import logger
 from framework.store import Secret
@@ -55,7 +50,7 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
 
     def username_limit(self, secret: Secret) -> int:
         """80 on MariaDB, 32 on MySQL; setSecret checks the real server's limit."""
-        return 80 if engine_of(secret) == "mariadb" else 32
+        return 80 if secret.get("engine") == "mariadb" else 32
 
     @contextmanager
     def connect(self, settings: ConnectionSettings) -> Iterator[MySQLSession]:

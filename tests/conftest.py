@@ -14,10 +14,10 @@ from framework import redaction
 from framework.rds import reset_client as reset_rds_client
 from framework.store import reset_clients
 from framework.testing.aws import (
-    FAKE_ENV,
     REGION,
     backend,
     enable_rotation,
+    fake_aws_environment,
     label_problems,
     labels,
     lambda_arn,
@@ -33,17 +33,10 @@ LAMBDA_ARN = lambda_arn("smrotate-test")
 
 
 @pytest.fixture(autouse=True)
-def _aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _aws_environment() -> Iterator[None]:
     """Fake credentials and a region, never the developer's; metrics off (tests read stdout)."""
-    for name in (
-        "AWS_PROFILE",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-        "SECRETS_MANAGER_ENDPOINT",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in FAKE_ENV.items():
-        monkeypatch.setenv(name, value)
+    with fake_aws_environment():
+        yield
 
 
 def moto_backend() -> Any:

@@ -7,6 +7,7 @@ the same process.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,31 @@ FAKE_ENV = {
     "AWS_DEFAULT_REGION": REGION,
     "POWERTOOLS_METRICS_DISABLED": "true",
 }
+# The caller's own AWS profile and endpoints, which must not reach a fake world.
+REAL_AWS_VARS = (
+    "AWS_PROFILE",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "SECRETS_MANAGER_ENDPOINT",
+)
+
+
+@contextmanager
+def fake_aws_environment(**extra: str) -> Iterator[None]:
+    """os.environ with FAKE_ENV and `extra`, without REAL_AWS_VARS; restored on exit."""
+    names = {*FAKE_ENV, *REAL_AWS_VARS, *extra}
+    saved = {name: os.environ.get(name) for name in names}
+    for name in REAL_AWS_VARS:
+        os.environ.pop(name, None)
+    os.environ.update(FAKE_ENV, **extra)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def account_id() -> str:

@@ -8,10 +8,9 @@ seen (for the leak scan). It restores the environment when it ends.
 from __future__ import annotations
 
 import json
-import os
 import uuid
+from contextlib import ExitStack
 from types import TracebackType
-from typing import Any
 
 from framework.driver import LocalDriver, RotationResult
 from framework.rds import reset_client as reset_rds_client
@@ -22,13 +21,6 @@ from framework.testing.kit.recorder import Recorder
 from framework.testing.kit.subject import Subject
 
 ROTATION_TOKEN = "c0f1e2d3-b4a5-4697-8877-66554433aa11-kit"  # noqa: S105 - fake, sent with every step: must never leak
-_ENV = aws.FAKE_ENV
-_CLEARED = (
-    "AWS_PROFILE",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
-    "SECRETS_MANAGER_ENDPOINT",
-)
 
 
 class World:
@@ -40,35 +32,23 @@ class World:
         self.seen_values = recorder.seen_values
         self.seen_values.add(ROTATION_TOKEN)
         self.errors = recorder.errors
-        self._saved: dict[str, str | None] = {}
-        self._mock: Any = None
+        self._stack = ExitStack()
 
     def __enter__(self) -> World:
         from moto import mock_aws
 
-        for name in (*_ENV, *_CLEARED):
-            self._saved[name] = os.environ.get(name)
-        os.environ.update(_ENV)
-        for name in _CLEARED:
-            os.environ.pop(name, None)
-        reset_clients()
-        reset_rds_client()
-        self._mock = mock_aws()
-        self._mock.start()
+        self._stack.enter_context(aws.fake_aws_environment())
+        for reset in (reset_clients, reset_rds_client):
+            reset()  # clients made outside moto would not be mocked
+            self._stack.callback(reset)
+        self._stack.enter_context(mock_aws())
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.collect_values()
-        self._mock.stop()
-        reset_clients()
-        reset_rds_client()
-        for name, value in self._saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+        self._stack.close()
 
     # ------------------------------------------------------------------ secrets
 
