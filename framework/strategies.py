@@ -44,8 +44,8 @@ class PasswordRotator(Rotator, Generic[SessionT]):
 
     Hooks for subclasses (each one's contract is in its docstring): `login`,
     `change_own_password`, and for the admin strategies `set_password` and `ensure_clone`.
-    Optional: `check_login` (extra proof in testSecret), `same_account`, `admin_secret`,
-    `username_limit`.
+    Optional: `check_login` (extra proof in testSecret), `same_account`,
+    `complete_admin_secret`, `username_limit`.
     """
 
     strategies: ClassVar[tuple[str, ...]] = (
