@@ -18,7 +18,13 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 from framework import redaction
-from framework.errors import Failure, LoginRefusedError, SecretFormatError, TargetError
+from framework.errors import (
+    Failure,
+    LoginRefusedError,
+    RotationStateError,
+    SecretFormatError,
+    TargetError,
+)
 from framework.rotator import StepContext
 from framework.settings import env_float
 from framework.store import Secret
@@ -98,6 +104,46 @@ class ConnectionSettings:
         return f"user {self.username!r} at {self.host}:{self.port}"
 
 
+@dataclass(frozen=True)
+class SessionFacts:
+    """What the server says a session is: checked after every login (identity, TLS)."""
+
+    user: str  # the account the server matched (PostgreSQL session_user; MySQL CURRENT_USER())
+    host: str | None  # MySQL's host part of CURRENT_USER(); None where accounts have no host
+    tls: bool  # the session really runs over TLS
+
+
+# C0 and C1 control characters and DEL: a NUL cuts libpq's conninfo (and with it sslmode).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+CONNECTION_FIELDS = ("host", "username", "password", "dbname", "sslrootcert")
+
+
+def check_connection_text(secret: Secret, what: str) -> None:
+    """SecretFormatError when a connection field holds a control character or is not valid
+    Unicode (a lone surrogate): such values never reach a driver or a connection string."""
+    for key in CONNECTION_FIELDS:
+        text = secret.get(key)
+        if not isinstance(text, str):
+            continue
+        if _CONTROL.search(text):
+            raise SecretFormatError(
+                f"{what} has a control character (such as NUL or a newline) in {key!r}; "
+                "remove it: smrotate never passes one to a database driver"
+            )
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            raise SecretFormatError(
+                f"{what} has {key!r} that is not valid Unicode (a lone surrogate, often from a "
+                "bad \\u escape in the JSON); store it again as UTF-8 text"
+            ) from None
+
+
+def endpoint(settings: ConnectionSettings) -> tuple[str, int]:
+    """(host, port) normalised for comparison: lower case, no trailing dot, no IPv6 brackets."""
+    return settings.host.strip().strip("[]").rstrip(".").lower(), settings.port
+
+
 def _ssl_flag(value: object, what: str) -> bool:
     if value is None:
         return True
@@ -163,6 +209,17 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         """
         raise NotImplementedError
 
+    def session_facts(self, session: SessionT) -> SessionFacts:
+        """Who the server says `session` is and whether it runs over TLS. Read-only, one
+        round trip; `login` checks it after every connection."""
+        raise NotImplementedError
+
+    def prove_same_server(self, own: SessionT, admin: SessionT, username: str) -> bool:
+        """True only when `admin`'s server can see `own`, the session of `username`, by a
+        challenge the user's server could not answer for another server. Read-only apart
+        from session state. Used when the two secrets name different endpoints."""
+        return False
+
     # --------------------------------------------------------------- settings
 
     def check_secret(self, value: Secret, what: str) -> None:
@@ -178,9 +235,16 @@ class DatabaseRotator(PasswordRotator[SessionT]):
                 f"{what} has engine {engine!r}; {type(self).__name__} rotates "
                 f"{', '.join(sorted(self.engines))}"
             )
+        check_connection_text(secret, what)
         host = secret.get("host")
         if not isinstance(host, str) or not host.strip():
             raise SecretFormatError(f"{what} has no 'host' string")
+        tls_enabled = _ssl_flag(secret.get("ssl"), what)
+        if host.strip().startswith("/") and tls_enabled:
+            raise SecretFormatError(
+                f"{what} names a Unix socket as 'host', where TLS does not apply; use a host "
+                'name, or say "ssl": false if a local socket is really meant'
+            )
         dbname = secret.get("dbname")
         if dbname is not None and (not isinstance(dbname, str) or not dbname):
             raise SecretFormatError(f"{what} has a 'dbname' that is not a non-empty string")
@@ -194,7 +258,7 @@ class DatabaseRotator(PasswordRotator[SessionT]):
             username=str(secret["username"]),
             password=str(secret["password"]),
             dbname=dbname or self.default_dbname,
-            tls=Tls(enabled=_ssl_flag(secret.get("ssl"), what), ca_file=ca_file),
+            tls=Tls(enabled=tls_enabled, ca_file=ca_file),
             connect_timeout=env_float(
                 self.env, CONNECT_TIMEOUT_ENV, DEFAULT_CONNECT_TIMEOUT, low=0.5, high=300
             ),
@@ -204,16 +268,53 @@ class DatabaseRotator(PasswordRotator[SessionT]):
 
     @contextmanager
     def login(self, secret: Secret) -> Iterator[SessionT]:
-        """Connect with the secret's settings, counting connections and refused logins."""
+        """Connect with the secret's settings, then prove the session is exactly the secret's
+        user (LoginRefusedError otherwise: an anonymous or other account matched) and runs
+        over TLS when TLS was asked (TargetError, TLS). Counts connections and refusals."""
         settings = self.settings(secret)
         redaction.register(settings.password)
         self.stats["connections"] += 1
         try:
             with self.connect(settings) as session:
+                self._check_session(session, settings)
                 yield session
         except LoginRefusedError:
             self.stats["refused"] += 1
             raise
+
+    def _check_session(self, session: SessionT, settings: ConnectionSettings) -> None:
+        facts = self.session_facts(session)
+        if settings.tls.enabled and not facts.tls:
+            raise TargetError(
+                f"the session of {settings.describe()} does not use TLS although TLS was asked "
+                "for; refusing it (check the server's TLS settings)",
+                Failure.TLS,
+            )
+        if facts.user != settings.username:
+            matched = facts.user if facts.host is None else f"{facts.user}@{facts.host}"
+            raise LoginRefusedError(
+                f"logging in as {settings.describe()} matched account {matched!r}, not that "
+                "user (an anonymous or other account took the login); drop that account or "
+                "give the user a more specific host row"
+            )
+
+    def require_same_target(
+        self, own: SessionT, admin: SessionT, secret: Secret, admin_secret: Secret
+    ) -> None:
+        """The admin acts only on the server where the user's credentials logged in: the two
+        secrets name the same endpoint, or `prove_same_server` shows it. RotationStateError
+        otherwise, before any change."""
+        user, boss = self.settings(secret), self.settings(admin_secret, "the admin secret")
+        if endpoint(user) == endpoint(boss):
+            return
+        if self.prove_same_server(own, admin, user.username):
+            return
+        raise RotationStateError(
+            f"the secret names {user.host}:{user.port} but the admin secret acts on "
+            f"{boss.host}:{boss.port}, and the admin's session could not prove they are the "
+            "same server; refusing to let the admin change an account it cannot tie to the "
+            "secret (give both secrets the same host and port)"
+        )
 
     def same_account(self, a: Secret, b: Secret) -> bool:
         """Same user on the same host and port (the engine defaults filled in)."""
@@ -228,15 +329,13 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         return self.max_username_length
 
     def complete_admin_secret(self, ctx: StepContext, secret: Secret, admin: Secret) -> Secret:
-        """The admin secret with the user's engine, dbname and TLS settings where it has none;
-        for an RDS-managed admin secret (username and password only), host, port and engine
-        from the RDS API."""
+        """The admin secret as it is, except for an RDS-managed admin secret (username and
+        password only), whose host, port and engine come from the RDS API. Nothing of the
+        user's secret (dbname, ssl, sslrootcert, host) ever chooses how the admin connects:
+        the admin's TLS is verify-full unless the admin secret itself says `"ssl": false`."""
         admin = dict(admin)
         if not admin.get("host"):
             admin.update(rds_endpoint(ctx, str(secret["masterarn"])))
-        for key in ("engine", "dbname", "ssl", "sslrootcert"):
-            if key not in admin and key in secret:
-                admin[key] = secret[key]
         return admin
 
 

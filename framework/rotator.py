@@ -110,6 +110,20 @@ class StepContext:
         """DescribeSecret of another secret (for its tags, e.g. an RDS-managed admin secret)."""
         return self.rotator.store.describe(secret_id)
 
+    def confirm_pending(self) -> None:
+        """Re-read the labels; RotationStateError unless the token still holds AWSPENDING.
+
+        Strategies call it right before their first change at the target, so a rotation whose
+        AWSPENDING a racing rotation took over never changes the credentials. Read-only.
+        """
+        description = self.rotator.store.describe(self.arn)
+        if PENDING not in description.labels(self.token):
+            raise RotationStateError(
+                f"version {self.token} of secret {self.description.name} no longer holds "
+                "AWSPENDING (another rotation took it over); this rotation stops without "
+                "changing the credentials"
+            )
+
     def new_password(self) -> str:
         """A fresh password under the rotator's password policy."""
         password = self.rotator.password_source(self.rotator.password_policy)

@@ -19,8 +19,10 @@ password, clone a user). Strategies:
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from contextlib import AbstractContextManager, ExitStack
+from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
 from framework.errors import (
@@ -37,6 +39,18 @@ from framework.store import Secret
 SessionT = TypeVar("SessionT")
 
 DEFAULT_CLONE_SUFFIX = "_clone"
+ALLOW_PRIVILEGED_ENV = "ROTATION_ALLOW_PRIVILEGED"
+ADMIN_SECRET_ARN_ENV = "ADMIN_SECRET_ARN"  # noqa: S105 (a variable name)
+DIGEST_LENGTH = 6  # hex digits of sha256(base) in a clone name cut short to fit the limit
+
+
+@dataclass(frozen=True)
+class AccountFacts:
+    """What the admin sees of an account before it changes anything (read-only)."""
+
+    exists: bool
+    privileged: str | None = None  # why the account has admin-level rights, if it has them
+    clone_of: str | None = None  # the base named by smrotate's mark, if the account has one
 
 
 class PasswordRotator(Rotator, Generic[SessionT]):
@@ -84,6 +98,27 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         """
         raise NotImplementedError(f"{type(self).__name__} does not support alternating users")
 
+    def account_facts(self, admin: SessionT, username: str) -> AccountFacts | None:
+        """As an admin, whether `username` exists, has admin-level rights, and carries the
+        mark of a clone smrotate made (and of which base). Read-only. None: the target cannot
+        tell (then `ensure_clone` alone must refuse a clone it did not make)."""
+        return None
+
+    def require_same_target(
+        self, own: SessionT, admin: SessionT, secret: Secret, admin_secret: Secret
+    ) -> None:
+        """Raise unless `admin` (opened with `admin_secret`) acts on the very target where
+        `own` (opened with `secret`) logged in. Default: the two secrets name the same
+        `host` and `port` (both absent counts as the same). Read-only."""
+        if (secret.get("host"), secret.get("port")) != (
+            admin_secret.get("host"),
+            admin_secret.get("port"),
+        ):
+            raise RotationStateError(
+                "the secret and the admin secret name different targets; the admin acts only "
+                "where the secret's own credentials logged in"
+            )
+
     def check_login(self, session: SessionT, secret: Secret) -> None:
         """testSecret's proof beyond logging in (run a query, read a table). Read-only."""
 
@@ -101,9 +136,42 @@ class PasswordRotator(Rotator, Generic[SessionT]):
                 "admin secret that may set passwords and create users"
             )
         what = "the admin secret named by 'masterarn'"
-        admin = self.complete_admin_secret(ctx, secret, ctx.read_current_of(arn, what))
+        resolved = ctx.describe(arn).arn
+        expected = self.env.get(ADMIN_SECRET_ARN_ENV, "").strip()
+        if expected and resolved != ctx.describe(expected).arn:
+            raise SecretFormatError(
+                f"the secret's 'masterarn' names {resolved}, but this function may use only "
+                f"the admin secret {expected} ({ADMIN_SECRET_ARN_ENV}); fix 'masterarn' in the "
+                "secret"
+            )
+        admin = self.complete_admin_secret(ctx, secret, ctx.read_current_of(resolved, what))
         self.check_secret(admin, f"{what} ({arn})")
         return admin
+
+    def check_admin_may_change(
+        self, ctx: StepContext, admin: SessionT, admin_secret: Secret, username: str
+    ) -> AccountFacts | None:
+        """Refuse (RotationStateError) to let the admin change `username` when it is the admin
+        itself or has admin-level rights, unless ROTATION_ALLOW_PRIVILEGED names it."""
+        allowed = {
+            name.strip() for name in self.env.get(ALLOW_PRIVILEGED_ENV, "").split(",") if name
+        }
+        if username in allowed:
+            return self.account_facts(admin, username)
+        if username == admin_secret.get("username"):
+            raise RotationStateError(
+                f"secret {ctx.description.name} asks the admin to change user {username!r}, "
+                "the admin secret's own user; refusing (name it in "
+                f"{ALLOW_PRIVILEGED_ENV} if this is really meant)"
+            )
+        facts = self.account_facts(admin, username)
+        if facts is not None and facts.privileged:
+            raise RotationStateError(
+                f"user {username!r} has admin-level rights ({facts.privileged}); the admin "
+                "secret never resets, clones or rotates such an account for another secret "
+                f"(name it in {ALLOW_PRIVILEGED_ENV} if this is really meant)"
+            )
+        return facts
 
     def complete_admin_secret(self, ctx: StepContext, secret: Secret, admin: Secret) -> Secret:
         """Fill in what the admin secret may leave out (from `secret`, the user's, or elsewhere);
@@ -249,13 +317,19 @@ class SingleUserViaAdmin(Strategy):
     def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
         current = ctx.current()
         self.check_pending(rotator, ctx, current, pending)
+        username = str(pending["username"])
         with ExitStack() as stack:
-            if _own_session(rotator, ctx, current, pending, stack) is None:
+            opened = _own_session(rotator, ctx, current, pending, stack)
+            if opened is None:
                 logger.info("AWSPENDING already logs in; nothing to set")
                 return
-        admin = rotator.admin_secret(ctx, current)
-        with rotator.login(admin) as admin_session:
-            rotator.set_password(admin_session, str(pending["username"]), str(pending["password"]))
+            own, own_secret = opened
+            admin = rotator.admin_secret(ctx, current)
+            admin_session = stack.enter_context(rotator.login(admin))
+            rotator.require_same_target(own, admin_session, own_secret, admin)
+            rotator.check_admin_may_change(ctx, admin_session, admin, username)
+            ctx.confirm_pending()
+            rotator.set_password(admin_session, username, str(pending["password"]))
         logger.info("the admin set the user's password")
 
 
@@ -282,14 +356,18 @@ class AlternatingUsers(Strategy):
         )
 
     def clone_of(self, rotator: Target, base: str, secret: Secret) -> str:
-        """`base` + suffix, the base cut short when the name would pass the length limit."""
+        """`base` + suffix; when that passes the length limit, the base cut short and followed
+        by `_` and 6 hex digits of sha256(base), so two bases never share a clone."""
         suffix, limit = self.suffix(rotator), self.limit(rotator, secret)
-        if len(suffix) >= limit:
+        if len(suffix) + DIGEST_LENGTH + 2 > limit:
             raise ConfigurationError(
                 f"ROTATION_CLONE_SUFFIX has {len(suffix)} characters; user names are limited "
-                f"to {limit}"
+                f"to {limit}, which leaves no room for the clone name"
             )
-        return base[: limit - len(suffix)] + suffix
+        if len(base) + len(suffix) <= limit:
+            return base + suffix
+        digest = hashlib.sha256(base.encode()).hexdigest()[:DIGEST_LENGTH]
+        return base[: limit - len(suffix) - DIGEST_LENGTH - 1] + "_" + digest + suffix
 
     def pair(self, rotator: Target, ctx: StepContext, current: Secret) -> tuple[str, str]:
         """(base user, clone user) for the pair that AWSCURRENT belongs to.
@@ -301,15 +379,14 @@ class AlternatingUsers(Strategy):
         suffix = self.suffix(rotator)
         if not username.endswith(suffix) or username == suffix:
             return username, self.clone_of(rotator, username, current)
-        base = username[: -len(suffix)]
         previous = ctx.previous()
         if previous is not None and rotator.same_account(
             {**previous, "username": username}, current
         ):
             candidate = str(previous["username"])
             if candidate != username and self.clone_of(rotator, candidate, current) == username:
-                base = candidate
-        return base, username
+                return candidate, username  # a base cut short (and digested) to fit the limit
+        return username[: -len(suffix)], username
 
     def pending_username(self, rotator: Target, ctx: StepContext, current: Secret) -> str:
         base, clone = self.pair(rotator, ctx, current)
@@ -319,18 +396,28 @@ class AlternatingUsers(Strategy):
         current = ctx.current()
         self.check_pending(rotator, ctx, current, pending)
         base, clone = self.pair(rotator, ctx, current)
-        try:
-            with rotator.login(current):
-                pass
-        except LoginRefusedError:
-            raise LoginRefusedError(
-                f"AWSCURRENT of secret {ctx.description.name} does not log in as "
-                f"{current['username']!r}; the admin secret is used only for a secret whose "
-                "current credentials work (confused-deputy guard). Fix AWSCURRENT, then retry"
-            ) from None
-        already_set = rotator.logs_in(pending)
-        admin = rotator.admin_secret(ctx, current)
-        with rotator.login(admin) as admin_session:
+        with ExitStack() as stack:
+            try:
+                own = stack.enter_context(rotator.login(current))
+            except LoginRefusedError:
+                raise LoginRefusedError(
+                    f"AWSCURRENT of secret {ctx.description.name} does not log in as "
+                    f"{current['username']!r}; the admin secret is used only for a secret whose "
+                    "current credentials work (confused-deputy guard). Fix AWSCURRENT, then retry"
+                ) from None
+            admin = rotator.admin_secret(ctx, current)
+            admin_session = stack.enter_context(rotator.login(admin))
+            rotator.require_same_target(own, admin_session, current, admin)
+            rotator.check_admin_may_change(ctx, admin_session, admin, base)
+            facts = rotator.check_admin_may_change(ctx, admin_session, admin, clone)
+            if facts is not None and facts.exists and facts.clone_of != base:
+                raise RotationStateError(
+                    f"user {clone!r} exists but smrotate did not create it as the clone of "
+                    f"{base!r} (its mark is missing or names another user); refusing to adopt "
+                    "it. Drop it (smrotate creates the clone itself) or rename the base user"
+                )
+            already_set = rotator.logs_in(pending)
+            ctx.confirm_pending()
             created = rotator.ensure_clone(admin_session, base, clone, str(pending["password"]))
             if created:
                 logger.info("the admin created the clone user")

@@ -9,7 +9,7 @@ from typing import Any
 
 from framework.errors import Failure, LoginRefusedError, TargetError
 from framework.store import Secret
-from framework.strategies import PasswordRotator
+from framework.strategies import AccountFacts, PasswordRotator
 
 
 @dataclass
@@ -21,6 +21,7 @@ class MemoryTarget:
     rights: dict[str, set[str]] = field(default_factory=dict)
     logins: list[tuple[str, bool]] = field(default_factory=list)
     changes: list[tuple[str, str]] = field(default_factory=list)
+    clone_marks: dict[str, str] = field(default_factory=dict)  # clone -> its base
     down: bool = False
 
     def check(self, username: str, password: str) -> bool:
@@ -68,6 +69,14 @@ class MemoryRotator(PasswordRotator[Session]):
         created = clone not in self.target.passwords
         if created:
             self.target.passwords[clone] = password
+            self.target.clone_marks[clone] = base
             self.target.changes.append(("create", clone))
         self.target.rights[clone] = set(self.target.rights.get(base, set()))
         return created
+
+    def account_facts(self, admin: Session, username: str) -> AccountFacts:
+        return AccountFacts(
+            exists=username in self.target.passwords,
+            privileged="admin" if username in self.target.admins else None,
+            clone_of=self.target.clone_marks.get(username),
+        )

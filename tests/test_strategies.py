@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
@@ -259,10 +260,27 @@ def test_alternating_truncates_long_names(sm: Any, make_secret: MakeSecret) -> N
     driver = LocalDriver(rotator.handle)
     assert driver.rotate(arn).ok
     clone = current_value(sm, arn)["username"]
-    assert clone == "u" * 57 + "_clone"
+    assert clone == "u" * 50 + "_" + hashlib.sha256(base.encode()).hexdigest()[:6] + "_clone"
     assert len(clone) == 63
     assert driver.rotate(arn).ok
     assert current_value(sm, arn)["username"] == base
+
+
+def test_long_names_sharing_a_prefix_never_share_a_clone(sm: Any, make_secret: MakeSecret) -> None:
+    """Two bases equal in their first 57 characters: each gets its own clone (the digest)."""
+    first, second = "u" * 60 + "one", "u" * 60 + "two"
+    target = MemoryTarget(passwords={first: "first-password-1", second: "second-password-1"})
+    master = admin_setup(make_secret, target)
+    rotator = MemoryRotator(target, env={"ROTATION_STRATEGY": "alternating-users"})
+    clones = []
+    for user, password in ((first, "first-password-1"), (second, "second-password-1")):
+        arn = make_secret({"username": user, "password": password, "masterarn": master})
+        assert LocalDriver(rotator.handle).rotate(arn).ok
+        clones.append(current_value(sm, arn)["username"])
+    assert clones[0] != clones[1]
+    assert all(len(name) == 63 for name in clones)
+    assert target.passwords[first] == "first-password-1"  # neither base was reset
+    assert target.passwords[second] == "second-password-1"
 
 
 # ---------------------------------------------------------------- configuration
