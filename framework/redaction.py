@@ -1,41 +1,106 @@
 """Keep secret values out of logs, exceptions and output.
 
 Every value smrotate reads or makes that must stay secret (passwords, whole secret strings,
-RotationTokens) is registered here; `scrub` replaces each registered value, and its JSON-escaped
-form, with a marker. Loggers, the error wrapper of `Rotator.handle` and the CLI pass all text
-through `scrub`. Registration is process-wide and bounded: the most recent values are kept.
+RotationTokens) is registered here; `scrub` replaces each registered value with a marker, in
+every spelling in which text quotes it (see `forms`). Loggers, the error wrapper of
+`Rotator.handle` and the CLI pass all text through `scrub`. Registration is process-wide and
+bounded: the most recent values are kept.
+
+Log records get `scrub_log`, which also blanks the value of any field named like a secret
+(`SecretString`, `RotationToken`, `password`...) whatever its value: botocore logs a
+GetSecretValue response before smrotate has read, hence registered, the value in it.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 MARKER = "[REDACTED]"
 _MIN_LENGTH = 4  # shorter values would turn common words into markers
-_CAPACITY = 512
+_CAPACITY = 4096  # spellings, about ten per value
+_JSON_DEPTH = 3  # a password in a SecretString in a request body in a logged JSON line
 # Fields whose values are sensitive wherever they appear in a secret.
 SENSITIVE_FIELDS = frozenset({"password", "secret", "token", "apikey", "api_key", "key"})
+# Fields whose values `scrub_log` blanks in any log text, registered or not.
+LOG_FIELDS = (
+    "SecretString",
+    "SecretBinary",
+    "RotationToken",
+    "X-Amz-Security-Token",
+    "aws_session_token",
+    "api_?key",
+    r"[A-Za-z_]*password",
+)
+_NAMES = "|".join(LOG_FIELDS)
+# A quoted field at any depth of escaping: "k": "v", \"k\": \"v\", \\"k\\": \\"v\\", 'k': b'v'.
+# The value ends at the first closing quote of the same depth, which is never preceded by a
+# backslash (a deeper quote always is); a value that ends in a backslash makes the match run on
+# to a later quote or to the end of the text: it blanks more, never less.
+_QUOTED_FIELD = re.compile(
+    r"(?P<q>\\*[\"'])(?P<key>" + _NAMES + r")(?P=q)(?P<sep>\s*:\s*b?)"
+    r"(?P<vq>\\*[\"'])(?P<value>.*?)(?P<end>(?<!\\)(?P=vq)|\Z)",
+    re.IGNORECASE | re.DOTALL,
+)
+# key=value, as in URL-encoded bodies and query strings and in libpq connection strings.
+_ASSIGNED_FIELD = re.compile(
+    r"(?<![A-Za-z0-9_.-])(?P<key>" + _NAMES + r")(?P<sep>\s*=\s*)"
+    r"(?P<value>'(?:[^'\\]|\\.)*'?|[^\s&\",;]+)",
+    re.IGNORECASE,
+)
 
 _lock = threading.Lock()
 _values: OrderedDict[str, None] = OrderedDict()
+_by_length: list[str] | None = None  # _values, longest first; None when it must be rebuilt
+
+
+def forms(value: str) -> set[str]:
+    """The spellings of `value` that text may hold, each at least 4 characters long.
+
+    The value as is; JSON-escaped once, twice and three times, with and without ASCII escapes
+    (a password inside a SecretString inside a PutSecretValue body inside a JSON log line); each
+    of these as a Python str or bytes repr shows it (botocore logs request and response bodies as
+    bytes reprs); and URL-encoded.
+    """
+    escaped = {value}
+    for ascii_only in (True, False):
+        text = value
+        for _ in range(_JSON_DEPTH):
+            text = json.dumps(text, ensure_ascii=ascii_only)[1:-1]
+            escaped.add(text)
+    spellings = set(escaped)
+    for text in escaped:
+        spellings.add(repr(text)[1:-1])
+        spellings.add(repr("\"'" + text)[4:-1])  # as inside a repr that holds both quotes
+        raw = text.encode("utf-8", "backslashreplace")
+        spellings.add(repr(raw)[2:-1])
+        spellings.add(repr(b"\"'" + raw)[5:-1])
+    for text in (value, json.dumps(value)[1:-1]):
+        spellings.add(quote(text, safe="", errors="backslashreplace"))
+        spellings.add(quote(text, errors="backslashreplace"))
+        spellings.add(quote_plus(text, safe="", errors="backslashreplace"))
+    return {s for s in spellings if len(s) >= _MIN_LENGTH}
 
 
 def register(*values: str | None) -> None:
     """Remember sensitive strings so that `scrub` hides them; None and short values are ignored."""
+    global _by_length  # noqa: PLW0603 - the process-wide registry
+    new = [forms(value) for value in values if value and len(value) >= _MIN_LENGTH]
+    if not new:
+        return
     with _lock:
-        for value in values:
-            if not value or len(value) < _MIN_LENGTH:
-                continue
-            for form in {value, json.dumps(value)[1:-1], json.dumps(json.dumps(value))[3:-3]}:
-                if len(form) >= _MIN_LENGTH:
-                    _values[form] = None
-                    _values.move_to_end(form)
+        for spellings in new:
+            for form in spellings:
+                _values[form] = None
+                _values.move_to_end(form)
         while len(_values) > _CAPACITY:
             _values.popitem(last=False)
+        _by_length = None
 
 
 def register_secret(secret_string: str, value: Mapping[str, Any] | None = None) -> None:
@@ -47,24 +112,55 @@ def register_secret(secret_string: str, value: Mapping[str, Any] | None = None) 
         )
 
 
+def _longest_first() -> list[str]:
+    global _by_length  # noqa: PLW0603 - the process-wide registry
+    with _lock:
+        if _by_length is None:
+            _by_length = sorted(_values, key=len, reverse=True)
+        return _by_length
+
+
 def scrub(text: str) -> str:
     """Return `text` with every registered value replaced by the marker; longest values first."""
-    with _lock:
-        forms = sorted(_values, key=len, reverse=True)
-    for form in forms:
+    for form in _longest_first():
         if form in text:
             text = text.replace(form, MARKER)
     return text
 
 
+def _blank_quoted(match: re.Match[str]) -> str:
+    q, vq = match["q"], match["vq"]
+    return f"{q}{match['key']}{q}{match['sep']}{vq}{MARKER}{vq}"
+
+
+def _blank_assigned(match: re.Match[str]) -> str:
+    return f"{match['key']}{match['sep']}{MARKER}"
+
+
+def scrub_fields(text: str) -> str:
+    """Return `text` with the value of every field named in LOG_FIELDS replaced by the marker."""
+    if "=" in text:
+        text = _ASSIGNED_FIELD.sub(_blank_assigned, text)
+    if '"' in text or "'" in text:
+        text = _QUOTED_FIELD.sub(_blank_quoted, text)
+    return text
+
+
+def scrub_log(text: str) -> str:
+    """`scrub`, then `scrub_fields`: what every log line gets."""
+    return scrub_fields(scrub(text))
+
+
 def contains_secret(texts: Iterable[str]) -> bool:
     """True when any of `texts` holds a registered value (used by tests and the conformance kit)."""
     with _lock:
-        forms = list(_values)
-    return any(form in text for text in texts for form in forms)
+        spellings = list(_values)
+    return any(form in text for text in texts for form in spellings)
 
 
 def forget_all() -> None:
     """Clear the registry (tests only)."""
+    global _by_length  # noqa: PLW0603 - the process-wide registry
     with _lock:
         _values.clear()
+        _by_length = None

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from conftest import MakeSecret, moto_backend
 from helpers import new_token, step_event
 from memory import MemoryRotator, MemoryTarget
 
+from framework import observability, redaction
 from framework.driver import LocalDriver
 from framework.errors import LoginRefusedError, TargetError
 
@@ -116,3 +120,156 @@ def test_login_refused_message_names_user_not_password(sm: Any, make_secret: Mak
     assert isinstance(result.error, LoginRefusedError)
     assert "'app'" in str(result.error)
     assert "password-1" not in str(result.error)
+
+
+# ------------------------------------------------------------- every record of the process
+
+AWKWARD = "pw-Zq7\"'\\%+&=/ ;é\u2028x"
+
+
+@pytest.fixture
+def registry() -> Iterator[None]:
+    redaction.forget_all()
+    yield
+    redaction.forget_all()
+
+
+def botocore_lines(secret_string: str, rotation_token: str) -> list[str]:
+    """What botocore 1.4x writes at DEBUG for a PutSecretValue and a GetSecretValue response."""
+    body = json.dumps({"SecretString": secret_string, "RotationToken": rotation_token}).encode()
+    return [
+        "Making request for OperationModel(name=PutSecretValue) with params: "
+        + repr({"url_path": "/", "body": body}),
+        "Response body:\n" + repr(json.dumps({"SecretString": secret_string}).encode()),
+        "params " + urlencode({"SecretString": secret_string, "RotationToken": rotation_token}),
+        json.dumps({"message": "Response body: " + body.decode()}),  # a JSON line quoting it
+    ]
+
+
+def test_registered_values_are_scrubbed_in_every_spelling_botocore_logs(registry: None) -> None:
+    secret_string = json.dumps({"username": "app", "password": AWKWARD})
+    rotation_token = "rt-" + "ab12" * 10
+    redaction.register_secret(secret_string, json.loads(secret_string))
+    redaction.register(rotation_token)
+    for line in botocore_lines(secret_string, rotation_token):
+        scrubbed = redaction.scrub(line)  # by registered value only, no field names
+        assert "Zq7" not in scrubbed, line
+        assert "ab12ab12" not in scrubbed, line
+        assert redaction.MARKER in scrubbed
+
+
+def test_fields_named_like_secrets_are_blanked_unregistered(registry: None) -> None:
+    """GetSecretValue's response is logged before smrotate has read it: blank by field name."""
+    secret_string = json.dumps({"username": "app", "password": AWKWARD})
+    for line in botocore_lines(secret_string, "rt-" + "cd34" * 10):
+        scrubbed = redaction.scrub_log(line)
+        assert "Zq7" not in scrubbed, line
+        assert "cd34cd34" not in scrubbed, line
+    nested = json.dumps({"outer": json.dumps({"inner": json.dumps({"password": "Zq7-x"})})})
+    assert "Zq7" not in redaction.scrub_fields(nested)
+    for text in (
+        'x = {"Password": "Zq7\\\\"} and more',  # a value that ends in a backslash: blank on
+        "host=db user=app password=Zq7;x sslmode=verify-full",
+        "host=db password='Zq7 \\' x' user=app",
+        "{'X-Amz-Security-Token': b'Zq7/x=='}",
+    ):
+        scrubbed = redaction.scrub_fields(text)
+        assert "Zq7" not in scrubbed, text
+        assert redaction.MARKER in scrubbed
+    assert redaction.scrub_fields('{"username": "app", "token": "t"}') == (
+        '{"username": "app", "token": "t"}'
+    )
+
+
+class _Capture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.setFormatter(logging.Formatter("%(name)s %(message)s %(dsn)s"))
+        self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not hasattr(record, "dsn"):
+            record.dsn = "-"
+        self.records.append(record)
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture
+def root_capture() -> Iterator[_Capture]:
+    """A handler added to the root logger after smrotate was imported; the root at DEBUG."""
+    root = logging.getLogger()
+    handler, level = _Capture(), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def test_every_record_of_a_child_logger_is_scrubbed(registry: None, root_capture: _Capture) -> None:
+    redaction.register("Zq7-secret-1")
+    log = logging.getLogger("some.library.deep")  # propagates to the root's handlers
+    log.debug("connecting with %s", "Zq7-secret-1")
+    log.debug("dict %(pw)s", {"pw": "Zq7-secret-1"})
+    log.debug({"password": "Zq7-secret-1", "n": 1})
+    log.debug("dsn", extra={"dsn": "password=Zq7-secret-1"})
+    log.debug("stack", stack_info=True)
+    try:
+        raise ValueError("bad password Zq7-secret-1")
+    except ValueError:
+        log.exception("failed")
+    log.debug("%d", "Zq7-secret-1")  # arguments that do not fit: shown as they are, scrubbed
+    text = "\n".join(root_capture.lines)
+    assert "Zq7" not in text
+    assert text.count(redaction.MARKER) >= 6
+    assert root_capture.records[2].msg == {"password": redaction.MARKER, "n": 1}
+    failure = root_capture.records[5]
+    assert failure.exc_text
+    assert "bad password [REDACTED]" in failure.exc_text
+    assert failure.exc_info
+    assert str(failure.exc_info[1]) == "bad password [REDACTED]"
+    assert root_capture.lines[-1] == (
+        "some.library.deep %d (log arguments that do not fit: ('[REDACTED]',)) -"
+    )
+
+
+def test_the_factory_wraps_the_previous_one_once(registry: None, root_capture: _Capture) -> None:
+    previous = logging.getLogRecordFactory()
+    made: list[str] = []
+
+    def another(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        made.append("another")
+        return previous(*args, **kwargs)
+
+    logging.setLogRecordFactory(another)  # a library replaces the factory after import
+    try:
+        redaction.register("Zq7-secret-2")
+        observability.install_log_scrubbing()
+        wrapped = logging.getLogRecordFactory()
+        observability.install_log_scrubbing()
+        assert logging.getLogRecordFactory() is wrapped
+        logging.getLogger("x").warning("Zq7-secret-2")
+        assert made == ["another"]
+        assert root_capture.lines[-1] == "x [REDACTED] -"
+    finally:
+        logging.setLogRecordFactory(previous)
+
+
+def test_wire_loggers_are_quiet_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    loggers = [logging.getLogger(name) for name in observability.WIRE_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    try:
+        assert logging.getLogger("botocore").level == logging.INFO  # set at import
+        for lg in loggers:
+            lg.setLevel(logging.NOTSET)
+        observability.quiet_wire_loggers({observability.WIRE_LOGGING_VARIABLE: "true"})
+        assert all(lg.level == logging.NOTSET for lg in loggers)
+        logging.getLogger("urllib3").setLevel(logging.DEBUG)  # asked for by hand: obeyed
+        observability.quiet_wire_loggers({})
+        assert logging.getLogger("urllib3").level == logging.DEBUG
+        assert logging.getLogger("botocore").level == logging.INFO
+        assert logging.getLogger("boto3").level == logging.INFO
+    finally:
+        for lg, level in zip(loggers, levels, strict=True):
+            lg.setLevel(level)
