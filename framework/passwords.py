@@ -4,10 +4,16 @@ Defaults are those of the AWS rotation templates: 32 characters; letters, digits
 punctuation; each included type required; the engine's default excluded characters. Passwords
 are made with `secrets` on the machine (no API call). With `PASSWORD_SOURCE=secretsmanager`
 they come from Secrets Manager's GetRandomPassword instead, with the same policy.
+
+Unlike the templates, smrotate refuses a policy that makes weak passwords: PASSWORD_LENGTH
+below 8, or fewer than 40 bits of randomness (length x log2 of the number of allowed
+characters: 8 letters and digits give 47.6 bits, 8 digits 26.6). Very short values would also
+escape log redaction, which ignores strings of fewer than 4 characters.
 """
 
 from __future__ import annotations
 
+import math
 import secrets
 import string
 from collections.abc import Callable, Mapping
@@ -19,6 +25,8 @@ from framework.settings import env_bool, env_choice, env_int
 PUNCTUATION = string.punctuation  # the 32 characters GetRandomPassword uses
 DEFAULT_EXCLUDED = "/@\"'\\"  # the AWS templates' default for database passwords
 MAX_LENGTH = 4096  # GetRandomPassword's limit
+MIN_LENGTH = 8
+MIN_BITS = 40  # length x log2(number of allowed characters); MIN_LENGTH >= the 4 types
 
 
 @dataclass(frozen=True)
@@ -39,7 +47,7 @@ class PasswordPolicy:
     ) -> PasswordPolicy:
         """The policy from PASSWORD_LENGTH, EXCLUDE_* and REQUIRE_EACH_INCLUDED_TYPE."""
         policy = cls(
-            length=env_int(env, "PASSWORD_LENGTH", 32, low=1, high=MAX_LENGTH),
+            length=env_int(env, "PASSWORD_LENGTH", 32, low=MIN_LENGTH, high=MAX_LENGTH),
             exclude_characters=env.get("EXCLUDE_CHARACTERS", default_excluded),
             exclude_numbers=env_bool(env, "EXCLUDE_NUMBERS", False),
             exclude_punctuation=env_bool(env, "EXCLUDE_PUNCTUATION", False),
@@ -65,8 +73,11 @@ class PasswordPolicy:
 
     def check(self) -> None:
         """Raise ConfigurationError if no password can satisfy this policy."""
-        if not 1 <= self.length <= MAX_LENGTH:
-            raise ConfigurationError(f"PASSWORD_LENGTH must be between 1 and {MAX_LENGTH}")
+        if not MIN_LENGTH <= self.length <= MAX_LENGTH:
+            raise ConfigurationError(
+                f"environment variable PASSWORD_LENGTH must be between {MIN_LENGTH} and "
+                f"{MAX_LENGTH}"
+            )
         classes = self.character_classes()
         if not any(classes):
             raise ConfigurationError(
@@ -74,18 +85,27 @@ class PasswordPolicy:
                 "EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE and EXCLUDE_CHARACTERS "
                 "together exclude everything"
             )
-        if self.require_each_included_type:
-            if not all(classes):
-                raise ConfigurationError(
-                    "REQUIRE_EACH_INCLUDED_TYPE is true but EXCLUDE_CHARACTERS removes every "
-                    "character of an included type; exclude that type instead, or set "
-                    "REQUIRE_EACH_INCLUDED_TYPE=false"
-                )
-            if self.length < len(classes):
-                raise ConfigurationError(
-                    f"PASSWORD_LENGTH is {self.length} but REQUIRE_EACH_INCLUDED_TYPE needs at "
-                    f"least {len(classes)} characters, one of each included type"
-                )
+        if self.require_each_included_type and not all(classes):
+            raise ConfigurationError(
+                "REQUIRE_EACH_INCLUDED_TYPE is true but EXCLUDE_CHARACTERS removes every "
+                "character of an included type; exclude that type instead, or set "
+                "REQUIRE_EACH_INCLUDED_TYPE=false"
+            )
+        alphabet = len(set("".join(classes)))
+        bits = self.length * math.log2(alphabet)
+        if bits < MIN_BITS:
+            advice = (
+                f"raise PASSWORD_LENGTH to at least {math.ceil(MIN_BITS / math.log2(alphabet))} "
+                "or allow more characters"
+                if alphabet > 1
+                else "allow more characters"
+            )
+            raise ConfigurationError(
+                f"the password policy makes weak passwords: PASSWORD_LENGTH {self.length} from "
+                f"{alphabet} allowed characters gives {bits:.0f} bits of randomness, fewer than "
+                f"{MIN_BITS}; {advice} (EXCLUDE_CHARACTERS, EXCLUDE_NUMBERS, EXCLUDE_PUNCTUATION, "
+                "EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE)"
+            )
 
     def allows(self, password: str) -> bool:
         """True when `password` could have been generated under this policy."""

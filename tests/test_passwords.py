@@ -7,9 +7,12 @@ from typing import Any
 
 import pytest
 
+from framework import redaction
 from framework.errors import ConfigurationError
 from framework.passwords import (
     DEFAULT_EXCLUDED,
+    MIN_LENGTH,
+    PUNCTUATION,
     PasswordPolicy,
     generate_password,
     password_source_from_env,
@@ -47,8 +50,23 @@ def test_engine_default_exclusions_and_override() -> None:
     ("env", "message"),
     [
         ({"PASSWORD_LENGTH": "abc"}, "must be a whole number"),
-        ({"PASSWORD_LENGTH": "4097"}, "between 1 and 4096"),
-        ({"PASSWORD_LENGTH": "3"}, "needs at least 4 characters"),
+        ({"PASSWORD_LENGTH": "4097"}, "PASSWORD_LENGTH must be between 8 and 4096"),
+        ({"PASSWORD_LENGTH": "7"}, "PASSWORD_LENGTH must be between 8 and 4096"),
+        ({"PASSWORD_LENGTH": "3"}, "PASSWORD_LENGTH must be between 8 and 4096"),
+        ({"PASSWORD_LENGTH": "0"}, "PASSWORD_LENGTH must be between 8 and 4096"),
+        ({"PASSWORD_LENGTH": "-8"}, "PASSWORD_LENGTH must be between 8 and 4096"),
+        (
+            {"PASSWORD_LENGTH": "8", "EXCLUDE_PUNCTUATION": "1", "EXCLUDE_UPPERCASE": "1"}
+            | {"EXCLUDE_LOWERCASE": "1"},
+            "PASSWORD_LENGTH 8 from 10 allowed characters gives 27 bits of randomness, fewer "
+            "than 40; raise PASSWORD_LENGTH to at least 13",
+        ),
+        (
+            {"EXCLUDE_CHARACTERS": string.ascii_letters + string.digits[1:] + PUNCTUATION}
+            | {"REQUIRE_EACH_INCLUDED_TYPE": "false"},
+            "from 1 allowed characters gives 0 bits of randomness, fewer than 40; allow more "
+            "characters",
+        ),
         ({"EXCLUDE_UPPERCASE": "ture"}, "EXCLUDE_UPPERCASE must be true or false"),
         (
             {
@@ -74,6 +92,24 @@ def test_impossible_policies_are_clear_errors(env: dict[str, str], message: str)
         PasswordPolicy.from_env(env)
 
 
+@pytest.mark.parametrize("length", [0, 3, 7])
+def test_a_short_policy_made_in_code_is_refused_too(length: int) -> None:
+    """Not only the variable: a PasswordPolicy built by a subclass fails before any password."""
+    with pytest.raises(ConfigurationError, match="PASSWORD_LENGTH must be between 8 and 4096"):
+        generate_password(PasswordPolicy(length=length))
+
+
+def test_the_shortest_password_is_long_enough_to_be_redacted() -> None:
+    """Redaction ignores values under 4 characters; the shortest policy is well above that."""
+    redaction.forget_all()
+    try:
+        password = generate_password(PasswordPolicy(length=MIN_LENGTH))
+        redaction.register(password)
+        assert redaction.scrub(f"password is {password}.") == "password is [REDACTED]."
+    finally:
+        redaction.forget_all()
+
+
 def test_excluding_a_whole_type_is_fine_without_requiring_each() -> None:
     policy = PasswordPolicy.from_env(
         {"EXCLUDE_CHARACTERS": string.digits, "REQUIRE_EACH_INCLUDED_TYPE": "false"}
@@ -85,7 +121,8 @@ def test_excluding_a_whole_type_is_fine_without_requiring_each() -> None:
     "env",
     [
         {},
-        {"PASSWORD_LENGTH": "4"},
+        {"PASSWORD_LENGTH": "8"},
+        {"PASSWORD_LENGTH": "8", "EXCLUDE_PUNCTUATION": "true"},  # 47.6 bits
         {"PASSWORD_LENGTH": "100", "EXCLUDE_PUNCTUATION": "true"},
         {"EXCLUDE_UPPERCASE": "true", "EXCLUDE_NUMBERS": "true"},
         {"EXCLUDE_CHARACTERS": "abcdefXYZ!#$", "PASSWORD_LENGTH": "12"},
@@ -93,7 +130,7 @@ def test_excluding_a_whole_type_is_fine_without_requiring_each() -> None:
             "EXCLUDE_LOWERCASE": "1",
             "EXCLUDE_UPPERCASE": "1",
             "EXCLUDE_PUNCTUATION": "1",
-            "PASSWORD_LENGTH": "6",
+            "PASSWORD_LENGTH": "13",  # digits only: 43 bits
         },
     ],
 )
