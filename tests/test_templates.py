@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import MakeSecret
+from memory import MemoryRotator, MemoryTarget
 from sam_templates import (
     ACCOUNT,
     ENGINES,
@@ -32,6 +34,9 @@ from sam_templates import (
     transform,
     with_defaults,
 )
+
+from framework.driver import LocalDriver
+from framework.errors import SecretFormatError
 
 VARIANTS = [
     pytest.param(engine, strategy, optional, id=f"{engine}-{strategy}-{label}")
@@ -144,12 +149,13 @@ def expected_grants(values: dict[str, str]) -> set[tuple[str, str]]:
     if values.get("kmsKeyArn"):
         grants |= {("kms:Decrypt", KEY_ARN), ("kms:GenerateDataKey", KEY_ARN)}
     if values["rotationStrategy"] != "single-user":
+        # DescribeSecret: the function resolves masterarn to compare it with ADMIN_SECRET_ARN.
         grants.add(("secretsmanager:GetSecretValue", MASTER_ARN))
+        grants.add(("secretsmanager:DescribeSecret", MASTER_ARN))
         if values.get("masterSecretKmsKeyArn"):
             grants.add(("kms:Decrypt", MASTER_KEY_ARN))
         if values.get("masterSecretManagedByRds") == "true":
             grants |= {
-                ("secretsmanager:DescribeSecret", MASTER_ARN),
                 ("rds:DescribeDBInstances", f"{arn('rds')}:db:*"),
                 ("rds:DescribeDBClusters", f"{arn('rds')}:cluster:*"),
             }
@@ -286,6 +292,7 @@ def test_the_function_is_configured_from_the_parameters(
     function = template.resources[ENGINES[engine][1]]["Properties"]
     expected = {
         "ROTATION_STRATEGY": strategy,
+        "ADMIN_SECRET_ARN": "" if strategy == "single-user" else MASTER_ARN,
         "EXCLUDE_CHARACTERS": "/@\"'\\",
         "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": "smrotate",
@@ -355,6 +362,56 @@ def test_admin_strategies_need_the_admin_secret(engine: str) -> None:
     # An admin secret named for single-user is not readable: the strategy does not use it.
     values = {**parameters("single-user", optional=True), "masterSecretArn": MASTER_ARN}
     assert not [g for g in grants(Resolved(template, values)) if g[1] == MASTER_ARN]
+    function = Resolved(template, values).resources[ENGINES[engine][1]]["Properties"]
+    assert function["Environment"]["Variables"]["ADMIN_SECRET_ARN"] == ""
+
+
+@pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
+def test_the_function_knows_the_one_admin_secret_its_role_may_read(
+    engine: str, strategy: str, optional: bool
+) -> None:
+    """Defect 13: ADMIN_SECRET_ARN is exactly the admin secret the role may read, or empty."""
+    template = resolved(engine, strategy, optional)
+    function = template.resources[ENGINES[engine][1]]["Properties"]
+    readable = {
+        resource
+        for action, resource in grants(template)
+        if action == "secretsmanager:GetSecretValue" and "*" not in resource
+    }
+    admin = function["Environment"]["Variables"]["ADMIN_SECRET_ARN"]
+    assert readable == ({admin} if admin else set())
+    assert bool(admin) == (strategy != "single-user")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("strategy", ["single-user-via-admin", "alternating-users"])
+def test_the_deployed_environment_refuses_another_admin_secret(
+    sm: Any, make_secret: MakeSecret, engine: str, strategy: str
+) -> None:
+    """Defect 13, end to end: the function, with the environment the template gives it, refuses
+    a secret whose masterarn names another secret it can read (one it rotates, written by the
+    attacker) before any change, and rotates with the deployed admin secret."""
+    target = MemoryTarget(passwords={"app": "app-password-1", "admin": "admin-password-1"})
+    target.passwords["evil"] = "evil-password-1"
+    target.admins |= {"admin", "evil"}
+    admin_arn = make_secret({"username": "admin", "password": "admin-password-1"}, name="admin/db")
+    other_arn = make_secret({"username": "evil", "password": "evil-password-1"}, name="app/other")
+    values = {**parameters(strategy, optional=False), "masterSecretArn": admin_arn}
+    function = Resolved(transformed(engine), values).resources[ENGINES[engine][1]]["Properties"]
+    env = dict(function["Environment"]["Variables"])
+    assert env["ADMIN_SECRET_ARN"] == admin_arn
+    rotator = MemoryRotator(target, env=env)
+    for masterarn in (other_arn, "app/other"):  # by ARN and by name
+        arn = make_secret({"username": "app", "password": "app-password-1", "masterarn": masterarn})
+        result = LocalDriver(rotator.handle).rotate(arn)
+        assert isinstance(result.error, SecretFormatError), result.error
+        assert "ADMIN_SECRET_ARN" in str(result.error)
+        assert target.changes == []
+        assert target.passwords["app"] == "app-password-1"
+    arn = make_secret({"username": "app", "password": "app-password-1", "masterarn": "admin/db"})
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert result.ok, result.error
+    assert target.changes
 
 
 # ------------------------------------------------------------------------------ packaging
