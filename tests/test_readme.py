@@ -1,24 +1,32 @@
-"""The README's examples run as written."""
+"""The README stays short, and the documentation's custom rotator rotates as written.
+
+`example(name)` returns the Python block marked `<!-- example: name -->` in README.md or
+docs/*.md; tests/test_kit_memory.py runs the custom rotator through the conformance kit with it.
+tests/test_docs.py checks the links of every document and runs every marked block.
+"""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from conftest import MakeSecret
+from test_docs import example_block
 
 from framework.driver import LocalDriver
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+MAX_README_LINES = 400
 
 
 def example(marker: str) -> str:
-    """The first python block after `<!-- example: marker -->`."""
-    text = README.read_text()
-    match = re.search(rf"<!-- example: {marker} -->\s*```python\n(.*?)```", text, re.S)
-    assert match, f"README has no example {marker!r}"
-    return match.group(1)
+    """The Python block after `<!-- example: marker -->` in README.md or docs/*.md."""
+    return example_block(marker).text
+
+
+def test_readme_is_short() -> None:
+    lines = README.read_text().count("\n")
+    assert lines <= MAX_README_LINES, f"README.md has {lines} lines; move detail to docs/"
 
 
 def test_custom_rotator_example_rotates(sm: Any, make_secret: MakeSecret) -> None:
