@@ -79,7 +79,6 @@ def test_moving_current_before_testing_is_caught_by_steps_twice() -> None:
 
 LEAKY_MODULE = textwrap.dedent(
     """
-    import logging
     import secrets
 
     import pytest
@@ -96,7 +95,7 @@ LEAKY_MODULE = textwrap.dedent(
             return {**ctx.current(), "password": ctx.new_password()}
 
         def apply_pending(self, ctx, pending):
-            logging.getLogger("careless").warning("new password is %s", pending["password"])
+            print("new password is", pending["password"])  # logging would scrub it; print doesn't
             TOKENS[pending["username"]] = pending["password"]
 
         def test_pending(self, ctx, pending):
@@ -129,4 +128,4 @@ def test_a_rotator_that_logs_the_password_is_caught_by_the_leak_scan(
     pytester.makepyfile(test_leaky=LEAKY_MODULE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "test_full_rotations")
     result.assert_outcomes(errors=1, passed=1)
-    result.stdout.fnmatch_lines(["*a secret value or the RotationToken appeared in: *log records*"])
+    result.stdout.fnmatch_lines(["*a secret value or the RotationToken appeared in: *standard output*"])

@@ -309,7 +309,7 @@ def test_unknown_strategy_is_a_clear_error_but_finish_still_works(
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"PASSWORD_LENGTH": "0"}, "PASSWORD_LENGTH must be between 1 and 4096"),
+        ({"PASSWORD_LENGTH": "0"}, "PASSWORD_LENGTH must be between 8 and 4096"),
         ({"EXCLUDE_NUMBERS": "maybe"}, "EXCLUDE_NUMBERS must be true or false"),
         ({"PASSWORD_SOURCE": "vault"}, "PASSWORD_SOURCE must be one of local, secretsmanager"),
         (
