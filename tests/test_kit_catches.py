@@ -128,4 +128,6 @@ def test_a_rotator_that_logs_the_password_is_caught_by_the_leak_scan(
     pytester.makepyfile(test_leaky=LEAKY_MODULE)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-k", "test_full_rotations")
     result.assert_outcomes(errors=1, passed=1)
-    result.stdout.fnmatch_lines(["*a secret value or the RotationToken appeared in: *standard output*"])
+    result.stdout.fnmatch_lines(
+        ["*a secret value or the RotationToken appeared in: *standard output*"]
+    )
