@@ -4,7 +4,7 @@ This module parses arguments and dispatches; the work is in `framework.operator`
 the command that needs it so that `smrotate status` never pays for a database driver. Results go
 to standard output (a table, or JSON with --output json); progress, logs and errors go to
 standard error. No secret value is ever printed: everything passes through redaction.scrub.
-Exit statuses are `framework.operator.exit_codes.ExitCode` (documented in docs/readme/cli.md).
+Exit statuses are `framework.operator.exit_codes.ExitCode` (documented in docs/cli.md).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from framework.errors import StoreError
 
 
 class ExitCode(IntEnum):
-    """Documented in docs/readme/cli.md; scripts may rely on these numbers."""
+    """Documented in docs/cli.md; scripts may rely on these numbers."""
 
     OK = 0
     ERROR = 1  # anything not covered below

@@ -4,7 +4,7 @@ Subclass `ConformanceSuite` in a test module, define a `subject` fixture returni
 (how to make a fresh secret, how to check that a secret's credentials log in), and pytest runs
 every case: full rotations, steps run twice, crash injection at each Secrets Manager write and
 each target write, target failures, racing rotations, cancel and cleanup, and a leak scan of
-everything the rotator logged, raised or printed. See the README's "Conformance kit" section.
+everything the rotator logged, raised or printed. See docs/kit.md.
 """
 
 from framework.testing.kit.cases import ConformanceFailure
