@@ -11,9 +11,11 @@ literal `%` in one is written `%%`.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from framework.errors import Failure, TargetError
@@ -23,6 +25,7 @@ Role = tuple[str, str]  # (name, host); MariaDB roles have no host: ""
 
 MARIADB, MYSQL = "mariadb", "mysql"
 NATIVE = "mysql_native_password"
+MARK_KEY = "smrotate_clone_of"  # the clone mark: a key of the account's JSON (see mark_clone)
 # Aurora MySQL reports "8.0.mysql_aurora.3.05.2": its MySQL patch level is that of its major.
 _AURORA_BASE = {1: (5, 6, 10), 2: (5, 7, 12), 3: (8, 0, 23)}
 # Plugins that authenticate with a password, the only accounts a password rotation can serve.
@@ -93,6 +96,12 @@ class Server:
         return self.at_least((10, 0, 5), (8, 0, 0))
 
     @property
+    def marks_clones(self) -> bool:
+        """A clone can carry smrotate's mark: MariaDB 10.4+ (mysql.global_priv's JSON) and
+        MySQL 8.0.21+ (account attributes)."""
+        return self.at_least((10, 4, 0), (8, 0, 21))
+
+    @property
     def password_plugins(self) -> frozenset[str]:
         """Authentication plugins whose accounts have a password."""
         return PASSWORD_PLUGINS[self.flavour]
@@ -108,9 +117,25 @@ def quote_identifier(name: str) -> str:
 # ------------------------------------------------------------------ passwords
 
 
-def current_account() -> Sql:
-    """The account (`user@host`) the server matched for this session."""
-    return "SELECT CURRENT_USER()", ()
+# The account the server matched (`user@host`) and its version, in one round trip.
+SESSION_FACTS = "SELECT CURRENT_USER(), VERSION()"
+# A lock named by a random nonce: taken by the user's session, looked for by the admin's.
+TAKE_LOCK = "SELECT GET_LOCK(%s, 0)"
+RELEASE_LOCK = "SELECT RELEASE_LOCK(%s)"
+# On the admin's server: the session holding the lock, its user (the admin needs PROCESS to
+# see other users' sessions), and whether an anonymous account exists (PROCESSLIST.USER is
+# the name the client sent, which an anonymous account accepts whatever it is).
+LOCK_HOLDER = (
+    "SELECT IS_USED_LOCK(%s), (SELECT p.USER FROM information_schema.PROCESSLIST p "
+    "WHERE p.ID = IS_USED_LOCK(%s)), (SELECT COUNT(*) FROM mysql.user WHERE User = '')"
+)
+# The password validation plugins' settings, read only to explain errors 1819 and 1290.
+VALIDATION_SETTINGS = (
+    "SHOW GLOBAL VARIABLES WHERE Variable_name LIKE 'simple\\_password\\_check%%' "
+    "OR Variable_name LIKE 'cracklib\\_password\\_check%%' "
+    "OR Variable_name LIKE 'validate\\_password%%' "
+    "OR Variable_name = 'strict_password_validation'"
+)
 
 
 def version() -> Sql:
@@ -180,6 +205,9 @@ def set_password(server: Server, user: str, host: str, plugin: str, new: str) ->
 
 # ------------------------------------------------------------------ accounts
 
+# The clone mark's JSON path (a constant: never a value from the secret or the server).
+_MARK_PATH = f"'$.{MARK_KEY}'"
+
 
 def accounts(server: Server, user: str) -> Sql:
     """(host, plugin, authentication string) of every account row of `user`, roles excluded."""
@@ -225,18 +253,68 @@ def create_user_like(server: Server, user: str, host: str, plugin: str, auth: st
     return "CREATE USER %s@%s IDENTIFIED WITH %s AS %s", (user, host, plugin, auth)
 
 
+def with_mark(statement: Sql, base: str) -> Sql:
+    """MySQL 8.0.21+: a CREATE USER with smrotate's clone mark as the account's ATTRIBUTE."""
+    text, params = statement
+    return text + " ATTRIBUTE %s", (*params, json.dumps({MARK_KEY: base}))
+
+
+def mark_row(user: str, host: str, base: str) -> Sql:
+    """MariaDB 10.4+: put smrotate's clone mark into `user@host`'s JSON in mysql.global_priv.
+
+    No account statement can write a key there (CREATE USER, ALTER USER and GRANT keep keys
+    they do not know, RENAME USER moves them): only UPDATE on mysql.global_priv can.
+    """
+    return (
+        f"UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, {_MARK_PATH}, %s) "  # noqa: S608
+        "WHERE User = %s AND Host = %s",
+        (base, user, host),
+    )
+
+
+def clone_marks(server: Server, user: str) -> Sql:
+    """(host, the base named by smrotate's mark or NULL) of every row of `user`."""
+    if server.mariadb:
+        return (
+            f"SELECT Host, JSON_VALUE(Priv, {_MARK_PATH}) "  # noqa: S608
+            "FROM mysql.global_priv WHERE User = %s",
+            (user,),
+        )
+    return (
+        f"SELECT HOST, JSON_UNQUOTE(JSON_EXTRACT(ATTRIBUTE, {_MARK_PATH})) "  # noqa: S608
+        "FROM information_schema.USER_ATTRIBUTES WHERE USER = %s",
+        (user,),
+    )
+
+
+def rename_user(user: str, host: str, new: str) -> Sql:
+    """Rename `user@host` to `new@host`."""
+    return "RENAME USER %s@%s TO %s@%s", (user, host, new, host)
+
+
 def drop_user(user: str, host: str) -> Sql:
     """Drop the account row `user@host`."""
     return "DROP USER %s@%s", (user, host)
 
 
-def account_options(user: str, host: str) -> Sql:
-    """REQUIRE and resource limits of `user@host` (same columns on MySQL and MariaDB)."""
-    return (
-        "SELECT ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, "
-        "max_connections, max_user_connections FROM mysql.user WHERE User = %s AND Host = %s",
-        (user, host),
+_MARIADB_LOCKED = (
+    "(SELECT IF(JSON_EXTRACT(g.Priv, '$.account_locked') = 'true', 'Y', 'N') "
+    "FROM mysql.global_priv g WHERE g.User = mysql.user.User AND g.Host = mysql.user.Host)"
+)
+
+
+def account_options(server: Server, user: str, host: str) -> Sql:
+    """REQUIRE, resource limits, ACCOUNT LOCK and (MariaDB) MAX_STATEMENT_TIME of `user@host`;
+    MySQL has no per-account statement time: '0'."""
+    locked = "account_locked" if server.version >= (5, 7, 6) else "'N'"  # MySQL
+    if server.mariadb:  # MariaDB 10.4+ keeps it in mysql.global_priv's JSON only
+        locked = _MARIADB_LOCKED if server.version >= (10, 4, 0) else "'N'"
+    time = "max_statement_time" if server.mariadb and server.version >= (10, 1, 1) else "0"
+    columns = (
+        "ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, "
+        f"max_connections, max_user_connections, {locked}, {time}"
     )
+    return f"SELECT {columns} FROM mysql.user WHERE User = %s AND Host = %s", (user, host)  # noqa: S608
 
 
 def require(user: str, host: str, required: tuple[str, str, str, str]) -> Sql:
@@ -262,9 +340,26 @@ def limits(user: str, host: str, values: tuple[int, int, int, int]) -> Sql:
     )
 
 
+def statement_time(user: str, host: str, seconds: Decimal) -> Sql:
+    """Set `user@host`'s MAX_STATEMENT_TIME (MariaDB; 0 is none)."""
+    return "ALTER USER %s@%s WITH MAX_STATEMENT_TIME %s", (user, host, seconds)
+
+
+def account_lock(user: str, host: str, locked: bool) -> Sql:
+    """ACCOUNT LOCK or ACCOUNT UNLOCK `user@host`."""
+    return f"ALTER USER %s@%s ACCOUNT {'LOCK' if locked else 'UNLOCK'}", (user, host)
+
+
 def show_grants(user: str, host: str) -> Sql:
     """`user@host`'s privileges as GRANT statements (parsed by mysql_grants)."""
     return "SHOW GRANTS FOR %s@%s", (user, host)
+
+
+def show_role_grants(server: Server, role: Role) -> Sql:
+    """A role's privileges as GRANT statements (MariaDB roles have no host)."""
+    if server.mariadb:
+        return "SHOW GRANTS FOR %s", (role[0],)
+    return "SHOW GRANTS FOR %s@%s", role
 
 
 def admin_session() -> Sql:

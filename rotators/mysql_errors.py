@@ -1,10 +1,12 @@
 """What a MySQL or MariaDB error means: the Failure (network, TLS, authentication, privilege)
-from pymysql's exception, and a message that never quotes a statement's values."""
+from pymysql's exception, and a message that never quotes a statement's values; and, when a
+password validation plugin refused a password, what it requires."""
 
 from __future__ import annotations
 
 import re
 import ssl
+from collections.abc import Sequence
 
 from framework.database import transport_failure
 from framework.errors import Failure
@@ -19,7 +21,18 @@ _FAILURES = {
 _HIDE_DETAIL = {1064, 1149}  # syntax errors quote the statement, which may hold a password
 
 
-def _code(exc: BaseException) -> int:
+# 1819: the password does not satisfy the policy. 1290: MariaDB's strict_password_validation
+# refuses a password given as a hash. 1396: MariaDB's ALTER USER reports either as this.
+POLICY_CODES = frozenset({1819, 1290, 1396})
+STRICT = "strict_password_validation"
+_POLICY_KNOBS = (
+    "PASSWORD_LENGTH, EXCLUDE_NUMBERS, EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, "
+    "EXCLUDE_LOWERCASE and REQUIRE_EACH_INCLUDED_TYPE"
+)
+
+
+def code_of(exc: BaseException) -> int:
+    """The server's or client's error number; 0 when there is none."""
     return exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
 
 
@@ -28,19 +41,41 @@ def failure_of(exc: BaseException) -> Failure:
     the wording all drivers share."""
     if isinstance(getattr(exc, "original_exception", None), ssl.SSLError):
         return Failure.TLS
-    found = next((f for f, codes in _FAILURES.items() if _code(exc) in codes), None)
+    found = next((f for f, codes in _FAILURES.items() if code_of(exc) in codes), None)
     return found or transport_failure(str(exc)) or Failure.OTHER
 
 
 def detail_of(exc: BaseException) -> str:
     """The error code and the server's message (target_error scrubs it)."""
     message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
-    if _code(exc) in _HIDE_DETAIL:
+    if code_of(exc) in _HIDE_DETAIL:
         message = "SQL syntax error (the statement is not shown)"
-    return f"MySQL error {_code(exc)}: {message}"
+    return f"MySQL error {code_of(exc)}: {message}"
 
 
 def verb_of(statement: str) -> str:
     """The statement's leading keywords (`SHOW GRANTS`, `SELECT`): never its values."""
     words = re.findall(r"[A-Z]+(?=\s|$)", " ".join(statement.split()[:2]))
     return " ".join(words) or "a statement"
+
+
+def policy_hint(code: int, settings: Sequence[tuple[str, str]]) -> str:
+    """The explanation to add to error `code` when `settings` (the server's variables of
+    simple_password_check, cracklib_password_check, validate_password and STRICT) show a
+    password validation plugin; "" when they show none (the error has another cause)."""
+    values = {name.lower(): value for name, value in settings}
+    strict = values.pop(STRICT, "").upper() == "ON"
+    if not values:
+        return ""
+    listed = ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
+    hint = (
+        f"; the server runs a password validation plugin ({listed}): make the generated "
+        f"passwords meet it with the rotator's {_POLICY_KNOBS} settings, or relax the plugin's"
+    )
+    if strict and code != 1819:
+        hint += (
+            f". With {STRICT}=ON it also refuses any password given as a hash, and smrotate "
+            "gives MariaDB mysql_native_password passwords only as hashes (so that no plaintext "
+            f"reaches the server's logs): set {STRICT}=OFF"
+        )
+    return hint

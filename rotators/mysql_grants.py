@@ -4,7 +4,8 @@
 quoted strings, words) into `Grants`: privileges per level (global, database, table, routine,
 proxy) with their columns, the grant option per level, MySQL 8's dynamic privileges held with
 grant option, and MySQL's partial revokes. Role grants and SET DEFAULT ROLE lines are skipped:
-the catalogue gives those (mysql_clone). `plan_privileges(want, have, user, host)` returns the
+the catalogue gives those (mysql_clone). `admin_level(grants)` says why an account's privileges
+are admin-level, if they are. `plan_privileges(want, have, user, host)` returns the
 statements that make an account holding `have` hold exactly `want`. They are built from the
 model: privilege names checked against a keyword pattern, identifiers quoted, the account and
 proxied accounts as parameters. The server's text is never pasted back.
@@ -240,8 +241,9 @@ def _level(reader: _Reader, privileges: tuple[Privilege, ...]) -> Level:
 
 def _skip_account(reader: _Reader) -> None:
     reader.name()
-    reader.expect_punct("@")
-    reader.name()
+    if reader.is_punct("@"):  # a MariaDB role has no host
+        reader.take()
+        reader.name()
 
 
 def _with_grant_option(reader: _Reader) -> bool:
@@ -316,6 +318,65 @@ def parse_grants(lines: Iterable[str]) -> Grants:
         frozenset(dynamic),
         frozenset(revokes),
     )
+
+
+# ------------------------------------------------------------------ admin-level rights
+
+# Global privileges that reach other accounts: create or change them (CREATE USER, SUPER, the
+# grant tables through INSERT/UPDATE/DELETE or ALL), act as them (SET USER, SET_USER_ID,
+# SET_ANY_DEFINER, BINLOG REPLAY, ROLE_ADMIN), protect or reconfigure the server's accounts
+# (SYSTEM_USER, SYSTEM_VARIABLES_ADMIN), or read and write the server's files (FILE: the data
+# files hold the password hashes). RELOAD, SHUTDOWN, PROCESS and the monitoring privileges stop
+# or observe the server but give no other account's rights: they are not admin-level.
+ADMIN_GLOBAL = frozenset(
+    {
+        "ALL PRIVILEGES", "SUPER", "CREATE USER", "FILE", "INSERT", "UPDATE", "DELETE",
+        "SET USER", "BINLOG REPLAY", "SET_USER_ID", "SET_ANY_DEFINER", "ROLE_ADMIN",
+        "SYSTEM_USER", "SYSTEM_VARIABLES_ADMIN",
+    }
+)  # fmt: skip
+SYSTEM_DB = "mysql"  # the grant tables
+SYSTEM_DB_READS = frozenset({"SELECT", "SHOW VIEW"})  # anything else on it is admin-level
+
+
+def like(pattern: str, name: str) -> bool:
+    """Whether a database-level GRANT's name (`%`, `_` wildcards, `\\` escapes) covers `name`;
+    case-insensitive, as on servers with lower_case_table_names."""
+    parts = re.findall(r"\\.|%|_|[^%_\\]+|\\", pattern)
+    regex = "".join(
+        ".*" if p == "%" else "." if p == "_" else re.escape(p[1:] if p[:1] == "\\" else p)
+        for p in parts
+    )
+    return re.fullmatch(regex, name, re.IGNORECASE | re.DOTALL) is not None
+
+
+def admin_level(grants: Grants) -> str | None:
+    """Why `grants` are admin-level (see ADMIN_GLOBAL): a short reason, or None.
+
+    Also admin-level: any privilege but SELECT and SHOW VIEW on the `mysql` database or its
+    tables (a database name with wildcards that covers it counts), GRANT OPTION on `*.*` or on
+    `mysql`, a dynamic privilege held with grant option, and PROXY on the anonymous account
+    (which proxies as anyone) or with grant option.
+    """
+    for level in sorted(set(grants.privileges) | grants.grant_option, key=Level.rank):
+        names = {p.name for p in grants.at(level)}
+        if level.kind == PROXY_KIND:
+            if level.name == "" or level in grants.grant_option:
+                return f"PROXY on {level.name!r}@{level.host!r}"
+            continue
+        if level == GLOBAL:
+            where, risky = "*.*", names & ADMIN_GLOBAL
+        elif like(level.db, SYSTEM_DB) if level.kind == DATABASE else level.db == SYSTEM_DB:
+            where, risky = f"the {SYSTEM_DB} database", names - SYSTEM_DB_READS
+        else:
+            continue
+        if level in grants.grant_option:
+            risky |= {"GRANT OPTION"}
+        if risky:
+            return f"{sorted(risky)[0]} on {where}"
+    if grants.grantable_dynamic:
+        return f"{sorted(grants.grantable_dynamic)[0]} WITH GRANT OPTION on *.*"
+    return None
 
 
 # ------------------------------------------------------------------ statements

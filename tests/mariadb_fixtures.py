@@ -34,6 +34,18 @@ def mariadb(pki: Pki) -> Iterator[MariaDBServer]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def mariadb_elsewhere(pki: Pki) -> Iterator[MariaDBServer]:
+    """A second private MariaDB with a certificate from the same CA: the attacker's own server
+    in the attack tests."""
+    try:
+        server = MariaDBServer.start(pki)
+    except MariaDBSetupError as exc:
+        pytest.fail(f"the second MariaDB server did not start: {exc}", pytrace=False)
+    yield server
+    server.stop()
+
+
 @dataclass(frozen=True)
 class MariaDBUser:
     """A user on the suite's server and its current password."""
@@ -65,7 +77,8 @@ def mariadb_user(mariadb: MariaDBServer) -> Iterator[MakeUser]:
 
     yield make
     users = {str(row[0]) for row in mariadb.execute("SELECT DISTINCT User FROM mysql.user")}
-    for user in sorted(u for u in users if any(u.startswith(name) for name in made)):
+    prefixes = (*made, "smrotate_new_")  # and staging rows a failed clone creation left
+    for user in sorted(u for u in users if u.startswith(prefixes)):
         mariadb.drop_user(user)
 
 

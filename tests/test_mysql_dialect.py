@@ -3,6 +3,7 @@ generated (MySQL 8 cannot run here; MariaDB paths also run on the suite's server
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pymysql.converters
@@ -225,7 +226,71 @@ def test_every_value_is_a_parameter() -> None:
         sql.set_default_roles(MARIADB, [(marker, "")], marker, marker),
         sql.show_grants(marker, marker),
         sql.accounts(MARIADB, marker),
+        sql.with_mark(sql.create_user(MYSQL8, marker, marker, marker, marker), marker),
+        sql.mark_row(marker, marker, marker),
+        sql.clone_marks(MARIADB, marker),
+        sql.clone_marks(MYSQL8, marker),
+        sql.rename_user(marker, marker, marker),
+        sql.account_options(MARIADB, marker, marker),
+        sql.statement_time(marker, marker, Decimal(1)),
+        sql.account_lock(marker, marker, False),
+        sql.show_role_grants(MARIADB, (marker, "")),
     ]
     for text, params in builders:
         assert marker not in text
         assert marker in params
+
+
+MYSQL_8_0_20 = Server("mysql", (8, 0, 20))
+
+
+def test_which_servers_can_mark_a_clone() -> None:
+    assert MARIADB.marks_clones
+    assert MYSQL8.marks_clones
+    assert not MYSQL_8_0_20.marks_clones  # no account attributes before 8.0.21
+    assert not Server("mariadb", (10, 3, 39)).marks_clones  # no mysql.global_priv
+
+
+def test_the_clone_mark_on_mysql_is_an_attribute_and_on_mariadb_a_json_key() -> None:
+    create = sql.create_user(MYSQL8, "c", "%", "caching_sha2_password", "pw")
+    assert render(sql.with_mark(create, "o'b")) == (
+        "CREATE USER 'c'@'%' IDENTIFIED WITH 'caching_sha2_password' BY 'pw' "
+        """ATTRIBUTE '{\\"smrotate_clone_of\\": \\"o\\'b\\"}'"""
+    )
+    assert render(sql.mark_row("c", "%", "o'b")) == (
+        "UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.smrotate_clone_of', 'o\\'b') "
+        "WHERE User = 'c' AND Host = '%'"
+    )
+    assert "information_schema.USER_ATTRIBUTES" in sql.clone_marks(MYSQL8, "c")[0]
+    assert "mysql.global_priv" in sql.clone_marks(MARIADB, "c")[0]
+    assert render(sql.rename_user("s", "%", "c")) == "RENAME USER 's'@'%' TO 'c'@'%'"
+
+
+def test_account_options_per_server() -> None:
+    """MariaDB: ACCOUNT LOCK from mysql.global_priv's JSON and MAX_STATEMENT_TIME; MySQL has
+    account_locked in mysql.user and no per-account statement time."""
+    mariadb = sql.account_options(MARIADB, "c", "%")[0]
+    assert "JSON_EXTRACT(g.Priv, '$.account_locked')" in mariadb
+    assert mariadb.endswith("max_statement_time FROM mysql.user WHERE User = %s AND Host = %s")
+    mysql = sql.account_options(MYSQL8, "c", "%")[0]
+    assert "account_locked, 0 FROM mysql.user" in mysql
+    assert render(sql.statement_time("c", "%", Decimal("2.5"))) == (
+        "ALTER USER 'c'@'%' WITH MAX_STATEMENT_TIME 2.5"
+    )
+    assert render(sql.account_lock("c", "%", True)) == "ALTER USER 'c'@'%' ACCOUNT LOCK"
+
+
+def test_a_roles_grants() -> None:
+    assert render(sql.show_role_grants(MARIADB, ("ops", ""))) == "SHOW GRANTS FOR 'ops'"
+    assert render(sql.show_role_grants(MYSQL8, ("ops", "%"))) == "SHOW GRANTS FOR 'ops'@'%'"
+
+
+def test_the_constant_statements_render() -> None:
+    """The fixed statements go through pymysql's %-formatting like every other one."""
+    assert sql.VALIDATION_SETTINGS % () == (
+        "SHOW GLOBAL VARIABLES WHERE Variable_name LIKE 'simple\\_password\\_check%' "
+        "OR Variable_name LIKE 'cracklib\\_password\\_check%' "
+        "OR Variable_name LIKE 'validate\\_password%' "
+        "OR Variable_name = 'strict_password_validation'"
+    )
+    assert render((sql.LOCK_HOLDER, ("n", "n"))).count("IS_USED_LOCK('n')") == 2

@@ -9,7 +9,13 @@ import pymysql
 import pytest
 
 from framework.errors import Failure
-from rotators.mysql_errors import detail_of, failure_of, verb_of
+from rotators.mysql_errors import (
+    STRICT,
+    detail_of,
+    failure_of,
+    policy_hint,
+    verb_of,
+)
 
 
 def network_error(cause: OSError) -> pymysql.OperationalError:
@@ -70,3 +76,36 @@ def test_statement_names_hold_keywords_only() -> None:
     assert verb_of("ALTER USER %s@%s IDENTIFIED BY %s") == "ALTER USER"
     assert verb_of("SELECT Host, plugin FROM mysql.user") == "SELECT"
     assert verb_of("GRANT SELECT (`a`) ON `d`.* TO %s@%s") == "GRANT SELECT"
+
+
+MYSQL_POLICY = [
+    ("validate_password.length", "20"),
+    ("validate_password.mixed_case_count", "1"),
+    ("validate_password.number_count", "1"),
+    ("validate_password.policy", "MEDIUM"),
+    ("validate_password.special_char_count", "1"),
+]
+
+
+def test_a_password_policy_refusal_names_the_plugins_settings_and_ours() -> None:
+    """MySQL's validate_password refuses a generated password (1819)."""
+    hint = policy_hint(1819, MYSQL_POLICY)
+    assert "the server runs a password validation plugin (validate_password.length=20, " in hint
+    assert "validate_password.special_char_count=1)" in hint
+    assert "PASSWORD_LENGTH, EXCLUDE_NUMBERS, EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, " in hint
+    assert "REQUIRE_EACH_INCLUDED_TYPE" in hint
+    assert "strict_password_validation" not in hint
+
+
+def test_strict_validation_refusing_hashes_says_to_turn_it_off() -> None:
+    """MariaDB: simple_password_check with strict_password_validation refuses hashes."""
+    settings = [("simple_password_check_minimal_length", "12"), (STRICT, "ON")]
+    for code in (1290, 1396):
+        assert "set strict_password_validation=OFF" in policy_hint(code, settings)
+    assert "strict_password_validation=OFF" not in policy_hint(1819, settings)
+
+
+def test_no_plugin_no_hint() -> None:
+    """1290 and 1396 have other causes (read-only server, a missing account)."""
+    assert policy_hint(1396, []) == ""
+    assert policy_hint(1290, [(STRICT, "ON")]) == ""

@@ -19,7 +19,9 @@ from rotators.mysql_grants import (
     Grants,
     Level,
     Privilege,
+    admin_level,
     identified_by_native_hash,
+    like,
     parse_grants,
     plan_privileges,
     tokenize,
@@ -250,7 +252,7 @@ class FakeMySQL8:
             return [("reader", "%", "N"), ("writer", "localhost", "Y")]
         if "default_roles" in query:
             return [("reader", "%"), ("gone", "%")]  # a default role no longer granted
-        return [("X509", b"", b"", b"", 0, 5, 0, 2)]  # mysql.user: REQUIRE X509, limits
+        return [("X509", b"", b"", b"", 0, 5, 0, 2, "Y", 0)]  # REQUIRE X509, limits, locked
 
     def clone(self, query: str) -> list[tuple[Any, ...]]:
         if self.written:
@@ -260,7 +262,7 @@ class FakeMySQL8:
         if query.startswith("SHOW GRANTS"):
             return [("GRANT USAGE ON *.* TO `app_clone`@`%`",)]
         if query.startswith("SELECT ssl_type"):
-            return [("", b"", b"", b"", 0, 0, 0, 0)]
+            return [("", b"", b"", b"", 0, 0, 0, 0, "N", 0)]
         return []
 
     def __call__(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
@@ -276,9 +278,11 @@ def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> Non
     fake = FakeMySQL8(clone_exists=False)
     assert mysql_clone.sync_clone(fake, MYSQL8, "app", "app_clone", "Pw1!new") is True
     writes = [s for s in fake.sent if not s.startswith(("SELECT", "SHOW"))]
+    mark = """ATTRIBUTE '{\\"smrotate_clone_of\\": \\"app\\"}'"""  # the clone mark
     assert writes[:3] == [
-        "CREATE USER 'app_clone'@'%' IDENTIFIED WITH 'mysql_native_password' BY 'Pw1!new'",
-        "CREATE USER 'app_clone'@'10.0.%' IDENTIFIED WITH 'mysql_native_password' BY 'Pw1!new'",
+        "CREATE USER 'app_clone'@'%' IDENTIFIED WITH 'mysql_native_password' BY 'Pw1!new' " + mark,
+        "CREATE USER 'app_clone'@'10.0.%' IDENTIFIED WITH 'mysql_native_password' BY 'Pw1!new' "
+        + mark,
         "SET SESSION sql_quote_show_create = 1, sql_mode = ''",
     ]
     host_plan = writes[3 : writes.index("GRANT 'reader'@'%' TO 'app_clone'@'%'") + 4]
@@ -293,6 +297,7 @@ def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> Non
         "MAX_CONNECTIONS_PER_HOUR 0 MAX_USER_CONNECTIONS 2" in writes
     )
     assert "REVOKE INSERT ON `mysql`.* FROM 'app_clone'@'%'" in writes
+    assert "ALTER USER 'app_clone'@'%' ACCOUNT LOCK" in writes  # a locked base locks its clone
     assert not any("gone" in s for s in fake.sent if "DEFAULT ROLE" in s)
 
 
@@ -302,7 +307,7 @@ def test_sync_clone_on_mysql_8_copies_the_hash_to_a_new_host_of_an_existing_clon
     creates = [s for s in fake.sent if s.startswith("CREATE USER")]
     assert creates == [
         "CREATE USER 'app_clone'@'10.0.%' IDENTIFIED WITH 'caching_sha2_password' "
-        "AS '$A$005$\x01salt'"
+        """AS '$A$005$\x01salt' ATTRIBUTE '{\\"smrotate_clone_of\\": \\"app\\"}'"""
     ]
     assert not any("Pw1!pending" in s for s in fake.sent)
 
@@ -319,3 +324,54 @@ def test_the_native_plugin_is_read_from_mariadbs_own_grants() -> None:
     assert not identified_by_native_hash([either])
     assert not identified_by_native_hash([fake])
     assert not identified_by_native_hash(["GRANT USAGE ON *.* TO `a`@`%` \x01"])
+
+
+# ---------------------------------------------------------------- admin-level rights
+
+
+@pytest.mark.parametrize(
+    ("lines", "reason"),
+    [
+        (["GRANT PROCESS, RELOAD, SHUTDOWN, BINLOG MONITOR ON *.* TO `u`@`%`"], None),
+        (["GRANT SELECT, SHOW VIEW ON `mysql`.* TO `u`@`%`"], None),
+        (["GRANT ALL PRIVILEGES ON `shop_x`.* TO `u`@`%` WITH GRANT OPTION"], None),
+        (
+            ["GRANT SELECT ON `my\\_sql`.* TO `u`@`%`", "GRANT INSERT ON `my\\_sql`.* TO `u`@`%`"],
+            None,
+        ),
+        (["GRANT PROXY ON `reader`@`` TO `u`@`%`"], None),
+        (["GRANT ALL PRIVILEGES ON *.* TO `u`@`%`"], "ALL PRIVILEGES on *.*"),
+        (["GRANT SELECT, CREATE USER ON *.* TO `u`@`%`"], "CREATE USER on *.*"),
+        (["GRANT FILE ON *.* TO `u`@`%`"], "FILE on *.*"),
+        (["GRANT SUPER ON *.* TO `ops`"], "SUPER on *.*"),  # a MariaDB role: no host
+        (["GRANT SELECT ON *.* TO `u`@`%` WITH GRANT OPTION"], "GRANT OPTION on *.*"),
+        (["GRANT DELETE ON `mysql`.* TO `u`@`%`"], "DELETE on the mysql database"),
+        (
+            ["GRANT UPDATE (`Priv`) ON `mysql`.`global_priv` TO `u`@`%`"],
+            "UPDATE on the mysql database",
+        ),
+        (["GRANT INSERT ON `m%`.* TO `u`@`%`"], "INSERT on the mysql database"),
+        (
+            ["GRANT SELECT ON `mysq_`.* TO `u`@`%` WITH GRANT OPTION"],
+            "GRANT OPTION on the mysql database",
+        ),
+        (["GRANT PROXY ON ``@`%` TO `u`@`h`"], "PROXY on ''@'%'"),
+        (["GRANT PROXY ON `app`@`%` TO `u`@`h` WITH GRANT OPTION"], "PROXY on 'app'@'%'"),
+        (["GRANT SET_USER_ID ON *.* TO `u`@`%`"], "SET_USER_ID on *.*"),  # MySQL 8 dynamic
+        (
+            ["GRANT BACKUP_ADMIN ON *.* TO `u`@`%` WITH GRANT OPTION"],
+            "BACKUP_ADMIN WITH GRANT OPTION on *.*",
+        ),
+    ],
+)
+def test_admin_level_rights(lines: list[str], reason: str | None) -> None:
+    assert admin_level(parse_grants(lines)) == reason
+
+
+@pytest.mark.parametrize(
+    ("pattern", "covers"),
+    [("mysql", True), ("m%", True), ("%", True), ("MYSQL", True), ("mysq_", True),
+     ("my\\_sql", False), ("mysql\\_%", False), ("m\\%", False), ("shop_x", False)],
+)  # fmt: skip
+def test_database_wildcards(pattern: str, covers: bool) -> None:
+    assert like(pattern, "mysql") is covers

@@ -68,7 +68,12 @@ def test_rds_managed_master_secret_sets_every_host_row(
     user = mariadb_user(hosts=("%", "127.0.0.1"))
     secret = mariadb.secret(user.name, user.password, masterarn=master_arn, engine=engine)
     arn = make_secret(secret)
-    rotate(arn, rotator(ROTATION_STRATEGY="single-user-via-admin"))
+    # the admin's TLS comes from the admin side only (its secret has no sslrootcert): the CA
+    # bundle is the function's, never the user's secret's
+    rotate(
+        arn,
+        rotator(ROTATION_STRATEGY="single-user-via-admin", DATABASE_CA_BUNDLE=str(mariadb.ca_file)),
+    )
     new = value(sm, arn)["password"]
     assert mariadb.logs_in(user.name, new)
     assert not mariadb.logs_in(user.name, user.password)

@@ -14,6 +14,7 @@ from helpers import new_token, rotate, value
 from mariadb_fixtures import Crash, MakeUser, crash_after, rotator
 
 from framework.driver import LocalDriver
+from framework.errors import LoginRefusedError, RotationStateError
 from framework.passwords import PasswordPolicy
 from framework.testing.mariadb import MariaDBServer
 from rotators.mysql import MySQLRotator
@@ -162,15 +163,44 @@ def test_an_anonymous_account_that_matches_first_fails_the_test_step(
     sm: Any, make_secret: MakeSecret, mariadb: MariaDBServer, mariadb_user: MakeUser
 ) -> None:
     """''@'127.0.0.1' is more specific than app@'%': a login as app with the anonymous
-    account's password succeeds as the anonymous account. The rotator checks CURRENT_USER()
-    before it changes a password, so it never changes the anonymous account's."""
+    account's password succeeds as the anonymous account. Every login checks CURRENT_USER(),
+    so this one counts as refused, and the anonymous account's password never changes.
+    (tests/security/test_mysql_attacks.py plays this as an attack, on every strategy.)"""
     user = mariadb_user()
     mariadb.execute("CREATE USER ''@'127.0.0.1' IDENTIFIED BY %s", (user.password,))
     try:
         arn = make_secret(mariadb.secret(user.name, user.password))
         result = LocalDriver(rotator().handle).rotate(arn)
-        assert result.error is not None
-        assert "matched account '@127.0.0.1'" in str(result.error)
+        assert isinstance(result.error, LoginRefusedError)
         assert hashes(mariadb, "") == {"127.0.0.1": native_hash(user.password)}
     finally:
         mariadb.execute("DROP USER ''@'127.0.0.1'")
+
+
+def test_via_admin_proves_another_name_is_the_same_server(
+    sm: Any,
+    make_secret: MakeSecret,
+    mariadb: MariaDBServer,
+    mariadb_user: MakeUser,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The admin secret names the server as 127.0.0.1, the user's as localhost: the admin
+    finds the user's session (holding a lock with a random name) in its own process list, and
+    goes on. An anonymous account anywhere on the server makes that proof worthless (the
+    process list shows the name a client asked for): then the admin refuses."""
+    admin = mariadb.admin_secret()
+    master = make_secret({**admin, "host": "127.0.0.1", "ssl": False}, name="admin/by-ip")
+    user = mariadb_user()
+    arn = make_secret(mariadb.secret(user.name, user.password, masterarn=master))
+    rot = rotator(ROTATION_STRATEGY="single-user-via-admin")
+    rotate(arn, rot)
+    assert mariadb.logs_in(user.name, value(sm, arn)["password"])
+
+    mariadb.execute("CREATE USER ''@'10.9.%%' IDENTIFIED BY %s", ("Pw1!anonymous-elsewhere",))
+    try:
+        result = LocalDriver(rot.handle).rotate(arn)
+    finally:
+        mariadb.execute("DROP USER ''@'10.9.%%'")
+    assert isinstance(result.error, RotationStateError)
+    assert "anonymous accounts" in caplog.text
+    assert mariadb.logs_in(user.name, value(sm, arn)["password"])
