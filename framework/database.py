@@ -302,11 +302,12 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         self, own: SessionT, admin: SessionT, secret: Secret, admin_secret: Secret
     ) -> None:
         """The admin acts only on the server where the user's credentials logged in: the two
-        secrets name the same endpoint, or `prove_same_server` shows it. RotationStateError
-        otherwise, before any change."""
+        secrets name the same endpoint (and the user's login was verified TLS whenever the
+        admin's is: a plaintext login could be answered by anyone on the path), or
+        `prove_same_server` shows it. RotationStateError otherwise, before any change."""
         user, boss = self.settings(secret), self.settings(admin_secret, "the admin secret")
-        if endpoint(user) == endpoint(boss):
-            return
+        if endpoint(user) == endpoint(boss) and (user.tls.enabled or not boss.tls.enabled):
+            return  # a verified TLS login to the admin's endpoint reached the admin's server
         if self.prove_same_server(own, admin, user.username):
             return
         raise RotationStateError(

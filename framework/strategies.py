@@ -149,14 +149,20 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         return admin
 
     def check_admin_may_change(
-        self, ctx: StepContext, admin: SessionT, admin_secret: Secret, username: str
+        self,
+        ctx: StepContext,
+        admin: SessionT,
+        admin_secret: Secret,
+        username: str,
+        opted_in_as: str | None = None,
     ) -> AccountFacts | None:
         """Refuse (RotationStateError) to let the admin change `username` when it is the admin
-        itself or has admin-level rights, unless ROTATION_ALLOW_PRIVILEGED names it."""
+        itself or has admin-level rights, unless ROTATION_ALLOW_PRIVILEGED names it (or names
+        `opted_in_as`: a clone follows its base's opt-in, since it gets the base's rights)."""
         allowed = {
             name.strip() for name in self.env.get(ALLOW_PRIVILEGED_ENV, "").split(",") if name
         }
-        if username in allowed:
+        if username in allowed or (opted_in_as is not None and opted_in_as in allowed):
             return self.account_facts(admin, username)
         if username == admin_secret.get("username"):
             raise RotationStateError(
@@ -409,12 +415,14 @@ class AlternatingUsers(Strategy):
             admin_session = stack.enter_context(rotator.login(admin))
             rotator.require_same_target(own, admin_session, current, admin)
             rotator.check_admin_may_change(ctx, admin_session, admin, base)
-            facts = rotator.check_admin_may_change(ctx, admin_session, admin, clone)
+            facts = rotator.check_admin_may_change(ctx, admin_session, admin, clone, base)
             if facts is not None and facts.exists and facts.clone_of != base:
                 raise RotationStateError(
                     f"user {clone!r} exists but smrotate did not create it as the clone of "
                     f"{base!r} (its mark is missing or names another user); refusing to adopt "
-                    "it. Drop it (smrotate creates the clone itself) or rename the base user"
+                    "it. If it is a clone smrotate made before it marked its clones, mark it "
+                    "(docs/strategies.md#clone-names says how for each engine); otherwise it "
+                    "is not smrotate's: rename the base user or remove that account"
                 )
             already_set = rotator.logs_in(pending)
             ctx.confirm_pending()

@@ -1,8 +1,8 @@
 """moto helpers: what tests, the demo and the conformance kit need beyond the plain API.
 
-moto emulates Secrets Manager's API, not the service (see docs/moto-vs-aws.md): these helpers reach into
-its in-process backend, so they work with `mock_aws` and with a `ThreadedMotoServer` started in
-the same process.
+moto emulates Secrets Manager's API, not the service (see docs/moto-vs-aws.md): these helpers
+reach into its in-process backend, so they work with `mock_aws` and with a
+`ThreadedMotoServer` started in the same process.
 """
 
 from __future__ import annotations
