@@ -20,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 from framework import redaction
 from framework.errors import (
     Failure,
+    IdentityMismatchError,
     LoginRefusedError,
     RotationStateError,
     SecretFormatError,
@@ -292,7 +293,7 @@ class DatabaseRotator(PasswordRotator[SessionT]):
             )
         if facts.user != settings.username:
             matched = facts.user if facts.host is None else f"{facts.user}@{facts.host}"
-            raise LoginRefusedError(
+            raise IdentityMismatchError(
                 f"logging in as {settings.describe()} matched account {matched!r}, not that "
                 "user (an anonymous or other account took the login); drop that account or "
                 "give the user a more specific host row"
@@ -313,8 +314,9 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         raise RotationStateError(
             f"the secret names {user.host}:{user.port} but the admin secret acts on "
             f"{boss.host}:{boss.port}, and the admin's session could not prove they are the "
-            "same server; refusing to let the admin change an account it cannot tie to the "
-            "secret (give both secrets the same host and port)"
+            "same server (the log's warning says why); refusing to let the admin change an "
+            "account it cannot tie to the secret. Give both secrets the same host and port, "
+            "with TLS"
         )
 
     def same_account(self, a: Secret, b: Secret) -> bool:

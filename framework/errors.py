@@ -69,3 +69,8 @@ class LoginRefusedError(TargetError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, Failure.AUTHENTICATION)
+
+
+class IdentityMismatchError(LoginRefusedError):
+    """The target accepted the login but as another account (an anonymous or wildcard row):
+    for every rule of the protocol that counts as refused."""

@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from framework.errors import (
     ConfigurationError,
+    IdentityMismatchError,
     LoginRefusedError,
     RotationStateError,
     SecretFormatError,
@@ -273,6 +274,8 @@ def _own_session(
     LoginRefusedError when nothing does."""
     try:
         return stack.enter_context(rotator.login(current)), current
+    except IdentityMismatchError as exc:  # keep the reason: the final error would hide it
+        logger.warning(f"AWSCURRENT does not log in as its own user: {exc}")
     except LoginRefusedError:
         logger.info("AWSCURRENT does not log in; checking AWSPENDING, then AWSPREVIOUS")
     if rotator.logs_in(pending):
