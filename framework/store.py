@@ -17,7 +17,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -32,6 +32,9 @@ if TYPE_CHECKING:
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"
 PREVIOUS = "AWSPREVIOUS"
+# The label a local rotation puts on its new version while it claims the secret: one per token
+# (`claim_label`), so no claim can move another's away. See Rotator._create for the protocol.
+CLAIM_PREFIX = "smrotate-claim-"
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -41,9 +44,18 @@ _CACHE_SIZE = 128
 Secret = dict[str, Any]
 
 
+def claim_label(token: str) -> str:
+    """The claim label of the rotation whose version is `token`."""
+    return CLAIM_PREFIX + token
+
+
 @dataclass(frozen=True)
 class SecretDescription:
-    """DescribeSecret, typed: versions map to their labels; versions with no label are left out."""
+    """DescribeSecret, typed: versions map to their labels; versions with no label are left out.
+
+    smrotate's claim labels (`claim_label`) are not listed in `versions`: a version holding
+    only a claim counts as unlabelled there, and `claims` lists the versions that hold one.
+    """
 
     arn: str
     name: str
@@ -58,15 +70,19 @@ class SecretDescription:
     tags: Mapping[str, str] = field(default_factory=dict)
     version_created: Mapping[str, datetime] = field(default_factory=dict)
     deleted: datetime | None = None
+    claims: frozenset[str] = frozenset()
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> SecretDescription:
         """Build from a DescribeSecret (or ListSecrets entry) response."""
-        versions = {
-            version: frozenset(labels)
-            for version, labels in (response.get("VersionIdsToStages") or {}).items()
-            if labels
-        }
+        versions: dict[str, frozenset[str]] = {}
+        claims: set[str] = set()
+        for version, stages in (response.get("VersionIdsToStages") or {}).items():
+            labels = frozenset(s for s in stages if not s.startswith(CLAIM_PREFIX))
+            if labels:
+                versions[version] = labels
+            if any(s.startswith(CLAIM_PREFIX) for s in stages):
+                claims.add(version)
         return cls(
             arn=response["ARN"],
             name=response["Name"],
@@ -80,6 +96,7 @@ class SecretDescription:
             created=response.get("CreatedDate"),
             tags={t["Key"]: t["Value"] for t in response.get("Tags") or []},
             deleted=response.get("DeletedDate"),
+            claims=frozenset(claims),
         )
 
     @classmethod
@@ -115,10 +132,35 @@ class SecretDescription:
     @property
     def unfinished(self) -> str | None:
         """The version holding AWSPENDING without AWSCURRENT: AWS's "rotation in progress" rule."""
-        for version in self.holders(PENDING):
-            if CURRENT not in self.versions[version]:
-                return version
-        return None
+        found = self.unfinished_versions
+        return found[0] if found else None
+
+    @property
+    def unfinished_versions(self) -> list[str]:
+        """Every version holding AWSPENDING without AWSCURRENT (one at most on AWS)."""
+        return [v for v in self.holders(PENDING) if CURRENT not in self.versions[v]]
+
+    def rivals(self, token: str) -> list[str]:
+        """The other rotations that hold the secret: versions other than `token` that hold
+        AWSPENDING without AWSCURRENT, or a claim (a local rotation that is starting)."""
+        found = [v for v in self.unfinished_versions if v != token]
+        return found + sorted(v for v in self.claims if v != token and v not in found)
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One entry of ListSecretVersionIds: a version, its labels (claims included), its date."""
+
+    version_id: str
+    labels: frozenset[str]
+    created: datetime | None
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    """`moment` with a time zone (UTC when it has none), to compare dates from any client."""
+    if moment is None or moment.tzinfo is not None:
+        return moment
+    return moment.replace(tzinfo=UTC)
 
 
 def client_config(
@@ -321,14 +363,31 @@ class SecretStore:
     def put_pending(
         self, secret_id: str, token: str, value: Secret, rotation_token: str | None = None
     ) -> None:
-        """PutSecretValue: `value` as version `token`, labelled AWSPENDING."""
+        """PutSecretValue: `value` as version `token`, labelled AWSPENDING.
+
+        For the version that RotateSecret made (it already holds AWSPENDING). On a version that
+        does not hold it, AWS moves AWSPENDING here from whichever version holds it: a new
+        version is written with `put_claim` instead.
+        """
+        self._put(secret_id, token, value, rotation_token, PENDING)
+
+    def put_claim(
+        self, secret_id: str, token: str, value: Secret, rotation_token: str | None = None
+    ) -> None:
+        """PutSecretValue: `value` as the new version `token`, labelled with its own claim label
+        only (never AWSPENDING, which AWS would move away from another rotation)."""
+        self._put(secret_id, token, value, rotation_token, claim_label(token))
+
+    def _put(
+        self, secret_id: str, token: str, value: Secret, rotation_token: str | None, label: str
+    ) -> None:
         secret_string = json.dumps(value)
         redaction.register_secret(secret_string, value)
         params: dict[str, Any] = {
             "SecretId": secret_id,
             "ClientRequestToken": token,
             "SecretString": secret_string,
-            "VersionStages": [PENDING],
+            "VersionStages": [label],
         }
         if rotation_token is not None:
             params["RotationToken"] = rotation_token
@@ -412,6 +471,26 @@ class SecretStore:
         for page in self._pages("ListSecrets", "(all secrets)", **params):
             for entry in page.get("SecretList") or []:
                 yield SecretDescription.from_list_entry(entry)
+
+    def list_versions(
+        self, secret_id: str, *, include_deprecated: bool = True
+    ) -> list[VersionInfo]:
+        """ListSecretVersionIds, every page, newest first; with `include_deprecated`, the
+        versions that hold no label too (AWS leaves them out otherwise; moto lists them always)."""
+        params: dict[str, Any] = {"SecretId": secret_id, "MaxResults": 100}
+        if include_deprecated:
+            params["IncludeDeprecated"] = True
+        found = [
+            VersionInfo(
+                str(version["VersionId"]),
+                frozenset(version.get("VersionStages") or ()),
+                version.get("CreatedDate"),
+            )
+            for page in self._pages("ListSecretVersionIds", secret_id, **params)
+            for version in page.get("Versions") or []
+        ]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        return sorted(found, key=lambda v: _aware(v.created) or oldest, reverse=True)
 
     def version_dates(self, secret_id: str) -> dict[str, datetime]:
         """ListSecretVersionIds, every page: version id -> creation date (labelled versions)."""
