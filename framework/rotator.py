@@ -20,19 +20,28 @@ import os
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from framework import redaction
 from framework.errors import (
     RotationInProgressError,
     RotationStateError,
     SecretFormatError,
+    StoreError,
     VersionNotFoundError,
 )
 from framework.events import RotationEvent, Step, parse_event
 from framework.observability import emit_step_metrics, logger, new_metrics
 from framework.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
-from framework.store import CURRENT, PENDING, PREVIOUS, Secret, SecretDescription, SecretStore
+from framework.store import (
+    CURRENT,
+    PENDING,
+    PREVIOUS,
+    Secret,
+    SecretDescription,
+    SecretStore,
+    claim_label,
+)
 
 LambdaHandler = Callable[[Mapping[str, Any], Any], None]
 
@@ -111,17 +120,28 @@ class StepContext:
         return self.rotator.store.describe(secret_id)
 
     def confirm_pending(self) -> None:
-        """Re-read the labels; RotationStateError unless the token still holds AWSPENDING.
+        """Re-read the labels; RotationStateError unless the token still holds AWSPENDING and
+        no other version holds it without AWSCURRENT (moto lets two versions hold it).
 
         Strategies call it right before their first change at the target, so a rotation whose
-        AWSPENDING a racing rotation took over never changes the credentials. Read-only.
+        AWSPENDING was taken over (a racing writer, a cleanup) never changes the credentials.
+        A rival's claim is no reason to stop: that rotation backs off when it sees AWSPENDING
+        here (see Rotator._take_pending). One DescribeSecret; read-only.
         """
         description = self.rotator.store.describe(self.arn)
-        if PENDING not in description.labels(self.token):
+        labels = description.labels(self.token)
+        others = [v for v in description.unfinished_versions if v != self.token]
+        if PENDING not in labels and CURRENT not in labels:
             raise RotationStateError(
                 f"version {self.token} of secret {self.description.name} no longer holds "
-                "AWSPENDING (another rotation took it over); this rotation stops without "
-                "changing the credentials"
+                "AWSPENDING (another rotation or a cleanup took it); this rotation stops "
+                "without changing the credentials"
+            )
+        if others:
+            raise RotationStateError(
+                f"version {others[0]} of secret {self.description.name} holds AWSPENDING too "
+                f"(another rotation); this one (version {self.token}) stops without changing "
+                "the credentials"
             )
 
     def new_password(self) -> str:
@@ -270,28 +290,101 @@ class Rotator(ABC):
         }[event.step](ctx)
 
     def _check_not_in_progress(self, ctx: StepContext) -> None:
-        """At createSecret with a new token: no other rotation may be unfinished."""
-        other = ctx.description.unfinished
-        if other is not None:
+        """At createSecret with a new token: no other rotation may be unfinished or starting."""
+        rivals = ctx.description.rivals(ctx.token)
+        if not rivals:
+            return
+        other = rivals[0]
+        if other in ctx.description.claims:
             raise RotationInProgressError(
-                f"another rotation of secret {ctx.description.name} is not complete: version "
-                f"{other} holds AWSPENDING. Finish it (smrotate run --resume {other}) or cancel "
-                "it (smrotate cancel --cleanup) before starting a new one"
+                f"another rotation of secret {ctx.description.name} is starting: version "
+                f"{other} claims the secret. Wait for it, then start a new one; if no rotation "
+                "is running (its process died while claiming), `smrotate cancel --cleanup` "
+                "removes the stale claim"
             )
-        stale = ctx.description.holder(PENDING)
-        if stale is not None:  # AWSPENDING left on the current version: not a rotation, tidy it
-            self.store.remove_label(ctx.arn, PENDING, stale)
+        raise RotationInProgressError(
+            f"another rotation of secret {ctx.description.name} is not complete: version "
+            f"{other} holds AWSPENDING. Finish it (smrotate run --resume {other}) or cancel "
+            "it (smrotate cancel --cleanup) before starting a new one"
+        )
 
     def _create(self, ctx: StepContext) -> None:
-        exists = ctx.token in ctx.description.versions
-        if exists and self.store.read_if_exists(ctx.arn, ctx.token) is not None:
-            logger.info("the pending version already has a value; nothing to do")
+        """createSecret. Two cases:
+
+        - The token already holds AWSPENDING (RotateSecret made the version, as on AWS, or this
+          rotation took the label before a crash): store the value with PutSecretValue if the
+          version has none yet. RotateSecret's own in-progress check made that label exclusive.
+        - The token is new (local mode, or a direct invocation): AWS's PutSecretValue with
+          AWSPENDING would move the label away from a racing rotation whose setSecret may
+          already be changing the password, and moto would leave two versions holding it. So
+          the value is written under the token's own claim label, and AWSPENDING is taken only
+          once a fresh DescribeSecret shows no other rotation (see `_take_pending`).
+        """
+        if PENDING in ctx.description.labels(ctx.token):
+            if self.store.read_if_exists(ctx.arn, ctx.token) is not None:
+                self._drop_claim(ctx, ctx.description)
+                logger.info("the pending version already has a value; nothing to do")
+                return
+            value = self._new_value(ctx)
+            self.store.put_pending(ctx.arn, ctx.token, value, ctx.event.rotation_token)
+            logger.info("stored the new value as AWSPENDING")
             return
+        if ctx.token not in ctx.description.claims:  # else a crash left the claim: resume it
+            value = self._new_value(ctx)
+            self.store.put_claim(ctx.arn, ctx.token, value, ctx.event.rotation_token)
+        self._take_pending(ctx)
+        logger.info("stored the new value as AWSPENDING")
+
+    def _new_value(self, ctx: StepContext) -> Secret:
         ctx.current()  # fail early, with a clear message, when AWSCURRENT is unusable
         value = self.build_pending(ctx)
         self.check_secret(value, f"the new value built for secret {ctx.description.name}")
-        self.store.put_pending(ctx.arn, ctx.token, value, ctx.event.rotation_token)
-        logger.info("stored the new value as AWSPENDING")
+        return value
+
+    def _take_pending(self, ctx: StepContext) -> None:
+        """Move AWSPENDING to the claimed token, unless another rotation holds the secret.
+
+        The rule, for any number of rotations starting at once: each writes its version under
+        its own claim label first, then reads the labels; one that sees another claim or another
+        unfinished AWSPENDING backs off (removes its own claim, nothing else, and raises
+        RotationInProgressError). Of two rotations, the one that reads last sees the other's
+        claim (or its AWSPENDING), so at most one goes on; when both read after both wrote,
+        both back off, and the account is untouched. Only the winner attaches AWSPENDING:
+        without RemoveFromVersionId, AWS refuses to attach a label that another version holds,
+        so a rotation that took it in between makes the attach fail, and this one backs off.
+        """
+        description = self.store.describe(ctx.arn)
+        if description.rivals(ctx.token):
+            self._back_off(ctx, description)
+        stale = description.holder(PENDING)  # only the AWSCURRENT version can hold it here
+        try:
+            self.store.move_label(ctx.arn, PENDING, ctx.token, stale)
+        except StoreError:
+            after = self.store.describe(ctx.arn)
+            if after.rivals(ctx.token):
+                self._back_off(ctx, after)
+            raise
+        self._drop_claim(ctx)
+
+    def _back_off(self, ctx: StepContext, description: SecretDescription) -> NoReturn:
+        rival = description.rivals(ctx.token)[0]
+        self._drop_claim(ctx, description)
+        raise RotationInProgressError(
+            f"another rotation of secret {ctx.description.name} started at the same time "
+            f"(version {rival}); this one (version {ctx.token}) backs off before changing "
+            "anything, and its version keeps no label. Start a new rotation once the other "
+            "one is done"
+        )
+
+    def _drop_claim(self, ctx: StepContext, description: SecretDescription | None = None) -> None:
+        """Remove the token's claim label, if it holds one (`description`: a fresh read)."""
+        if description is not None and ctx.token not in description.claims:
+            return
+        try:
+            self.store.remove_label(ctx.arn, claim_label(ctx.token), ctx.token)
+        except StoreError:
+            if ctx.token in self.store.describe(ctx.arn).claims:
+                raise  # else it is gone already (cleanup removed it): nothing to do
 
     def _set(self, ctx: StepContext) -> None:
         self.apply_pending(ctx, ctx.pending())

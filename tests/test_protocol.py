@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -18,7 +21,9 @@ from framework.errors import (
     StoreError,
     TargetError,
 )
-from framework.events import Step
+from framework.events import RotationEvent, Step
+from framework.rotator import StepContext
+from framework.store import claim_label
 from framework.testing.aws import add_valueless_pending
 
 USER = {"username": "app", "password": "initial-password-1"}
@@ -339,7 +344,237 @@ def test_rotation_token_is_passed_to_put_secret_value(
         client.meta.events.unregister("provide-client-params.secrets-manager.PutSecretValue", hook)
     assert len(seen) == 1
     assert seen[0]["RotationToken"] == "rt-0123456789abcdef-0123456789abcdef-01"
-    assert seen[0]["VersionStages"] == ["AWSPENDING"]
+    assert seen[0]["VersionStages"] == [claim_label(seen[0]["ClientRequestToken"])]
+
+
+def test_rotation_token_is_passed_when_filling_rotate_secrets_version(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    from framework.store import default_client
+
+    arn = make_secret(USER)
+    token = new_token()
+    add_valueless_pending(name_of(arn), token)
+    seen: list[dict[str, Any]] = []
+
+    def hook(params: dict[str, Any], **_: Any) -> None:
+        seen.append(dict(params))
+
+    client = default_client()
+    client.meta.events.register("provide-client-params.secrets-manager.PutSecretValue", hook)
+    try:
+        rotator.handle(step_event("createSecret", arn, token, RotationToken="rt-" + "0" * 40))
+    finally:
+        client.meta.events.unregister("provide-client-params.secrets-manager.PutSecretValue", hook)
+    assert [(p["RotationToken"], p["VersionStages"]) for p in seen] == [
+        ("rt-" + "0" * 40, ["AWSPENDING"])
+    ]
+
+
+# ------------------------------------------- racing createSecret (defect 9)
+
+RIVAL = {"username": "app", "password": "rival-password-1"}
+
+
+def add_version(arn: str, version: str, stages: list[str]) -> None:
+    """Another rotation's version, written behind this one's back (a racing process)."""
+    moto_backend().secrets[arn].versions[version] = {
+        "createdate": int(time.time()),
+        "version_id": version,
+        "version_stages": list(stages),
+        "secret_string": json.dumps(RIVAL),
+    }
+
+
+@contextmanager
+def meanwhile(operation: str, action: Any, *, after: bool = True) -> Iterator[None]:
+    """Run `action()` once, right after (or before) the first `operation` call."""
+    from framework.store import default_client
+
+    events = default_client().meta.events
+    event = f"{'after' if after else 'before'}-call.secrets-manager.{operation}"
+    done: list[bool] = []
+
+    def hook(**_: Any) -> None:
+        if not done:
+            done.append(True)
+            action()
+
+    events.register(event, hook)
+    try:
+        yield
+    finally:
+        events.unregister(event, hook)
+
+
+def test_create_writes_its_claim_then_takes_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    with count_calls() as calls:
+        rotator.handle(step_event("createSecret", arn, token))
+    assert dict(calls) == {
+        "DescribeSecret": 2,  # the step's, and the re-read after writing the claim
+        "GetSecretValue": 1,  # AWSCURRENT
+        "PutSecretValue": 1,
+        "UpdateSecretVersionStage": 2,  # AWSPENDING onto the token, the claim off it
+    }
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+
+
+@pytest.mark.parametrize("rival_label", ["AWSPENDING", "claim"])
+def test_create_backs_off_when_another_rotation_wrote_meanwhile(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, rival_label: str
+) -> None:
+    """The race: another process writes its version just after this one wrote its own. This
+    one sees it on the re-read, removes its own claim, touches nothing of the other's, and
+    raises; the other's AWSPENDING (or claim) stays where it was."""
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    stage = "AWSPENDING" if rival_label == "AWSPENDING" else claim_label(rival)
+    with (
+        meanwhile("PutSecretValue", lambda: add_version(arn, rival, [stage])),
+        pytest.raises(RotationInProgressError, match=f"same time \\(version {rival}"),
+    ):
+        rotator.handle(step_event("createSecret", arn, token))
+    found = labels(name_of(arn))
+    assert found[rival] == [stage]
+    assert token not in found  # its version keeps no label
+    assert target.changes == []
+
+
+def test_create_never_moves_pending_away_from_a_racing_rotation(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """Before the fix, PutSecretValue with AWSPENDING moved the label away from a rotation
+    that had taken it after this step's DescribeSecret (and might be setting its password)."""
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    rival_writes = meanwhile(
+        "PutSecretValue", lambda: add_version(arn, rival, ["AWSPENDING"]), after=False
+    )
+    with rival_writes, suppress(RotationInProgressError):
+        rotator.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn))[rival] == ["AWSPENDING"]
+    assert token not in labels(name_of(arn))
+
+
+def test_create_backs_off_when_aws_refuses_to_attach_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """AWS refuses UpdateSecretVersionStage onto a label another version holds, unless told
+    which: a rotation that took AWSPENDING just before the attach makes this one back off."""
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    original = rotator.store.move_label
+
+    def refusing(secret_id: str, label: str, to_version: str, from_version: str | None) -> None:
+        add_version(arn, rival, ["AWSPENDING"])
+        raise StoreError("UpdateSecretVersionStage failed: InvalidParameterException", "x")
+
+    rotator.store.move_label = refusing  # type: ignore[method-assign]
+    with pytest.raises(RotationInProgressError):
+        rotator.handle(step_event("createSecret", arn, token))
+    rotator.store.move_label = original  # type: ignore[method-assign]
+    assert labels(name_of(arn)) == {
+        moto_backend().secrets[arn].default_version_id: ["AWSCURRENT"],
+        rival: ["AWSPENDING"],
+    }
+
+
+def test_create_resumes_a_claim_left_by_a_crash(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+
+    def crash() -> None:
+        raise SystemExit("the process died after writing its claim")
+
+    with meanwhile("PutSecretValue", crash), pytest.raises(SystemExit):
+        rotator.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn))[token] == [claim_label(token)]
+    written = value(sm, arn, VersionId=token)
+    fresh = MemoryRotator(rotator.target, env={})
+    fresh.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+    assert value(sm, arn, VersionId=token) == written  # not built again
+
+
+def test_create_tidies_a_claim_left_after_taking_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    moto_backend().secrets[arn].versions[token]["version_stages"].append(claim_label(token))
+    rotator.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+
+
+def test_a_stale_claim_blocks_a_new_rotation_with_a_clear_error(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    stale = new_token()
+    add_version(arn, stale, [claim_label(stale)])
+    before = snapshot(arn)
+    with pytest.raises(RotationInProgressError, match=f"is starting: version {stale} claims"):
+        rotator.handle(step_event("createSecret", arn, new_token()))
+    assert snapshot(arn) == before
+
+
+@pytest.mark.parametrize("step", ["setSecret", "testSecret", "finishSecret"])
+def test_a_version_that_only_claimed_runs_no_other_step(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, step: str
+) -> None:
+    arn = make_secret(USER)
+    token = new_token()
+    add_version(arn, token, [claim_label(token)])
+    with pytest.raises(RotationStateError, match="not a labelled version"):
+        rotator.handle(step_event(step, arn, token))
+    assert target.changes == []
+
+
+def confirm(rotator: MemoryRotator, arn: str, token: str) -> None:
+    description = rotator.store.describe(arn)
+    StepContext(rotator, RotationEvent(Step.SET, arn, token), description).confirm_pending()
+
+
+def test_confirm_pending_passes_while_the_token_holds_pending_alone(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    add_version(arn, rival, [claim_label(rival)])  # a rival that will back off on its re-read
+    confirm(rotator, arn, token)
+
+
+def test_confirm_pending_stops_a_rotation_whose_pending_was_taken(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    moto_backend().secrets[arn].versions[token]["version_stages"].remove("AWSPENDING")
+    add_version(arn, rival, ["AWSPENDING"])
+    with pytest.raises(RotationStateError, match="no longer holds AWSPENDING"):
+        confirm(rotator, arn, token)
+
+
+def test_confirm_pending_stops_when_two_versions_hold_pending(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """moto lets one label sit on two versions; neither rotation may then change anything."""
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    rotator.handle(step_event("createSecret", arn, token))
+    add_version(arn, rival, ["AWSPENDING"])
+    with pytest.raises(RotationStateError, match=f"version {rival} .* holds AWSPENDING too"):
+        confirm(rotator, arn, token)
+    moto_backend().secrets[arn].versions[rival]["version_stages"] = []  # labels unique again
 
 
 # ------------------------------------------------------------- bad secret values
