@@ -5,6 +5,18 @@ invokes the rotation function four times. `LocalDriver.rotate` does the same wit
 (the very function Lambda would call): it checks AWS's in-progress rule, makes a token or
 resumes a given one, runs the four steps in order, stops at the first failure and returns a
 `RotationResult`. It never calls RotateSecret and never reads a secret value.
+
+Two drivers may start rotations of one secret at the same moment (two `smrotate run`, two
+schedulers). Secrets Manager has no lock, and locally the token's version cannot be made
+without a value, so the exclusion is the handler's createSecret (`Rotator._create`): it writes
+the value under the token's own claim label, re-reads the labels, and takes AWSPENDING only
+when no other rotation holds or claims the secret; otherwise it removes its claim and raises
+RotationInProgressError. Of two rotations, the one that reads last sees the other, so at most
+one goes on (both may back off; neither changes anything then). The driver adds its own check
+for any handler: after createSecret it re-reads the labels and goes on to setSecret only if no
+other version holds AWSPENDING without AWSCURRENT; if another does while its own token does too
+(moto lets two versions hold a label), it removes AWSPENDING from its own version only and
+backs off. A rotation that backs off raises RotationInProgressError, like one refused at start.
 """
 
 from __future__ import annotations
@@ -16,7 +28,7 @@ from typing import Any
 
 from framework.errors import RotationInProgressError, RotationStateError
 from framework.events import STEPS_IN_ORDER, RotationEvent, Step
-from framework.store import CURRENT, PENDING, SecretStore
+from framework.store import CURRENT, PENDING, SecretDescription, SecretStore
 
 Handler = Callable[[Mapping[str, Any], Any], Any]
 StepObserver = Callable[[Step, BaseException | None], None]
@@ -71,8 +83,10 @@ class LocalDriver:
         """Run the steps for `secret_id`; resume `token` when given, else start a new rotation.
 
         Raises RotationInProgressError when another version holds AWSPENDING (AWS's rule for
-        RotateSecret), and RotationStateError when `token` cannot be resumed. Step failures do
-        not raise: they end the run and are returned in the result.
+        RotateSecret) or claims the secret, and when a rotation starting at the same moment
+        wins the secret (see the module docstring); RotationStateError when `token` cannot be
+        resumed. Other step failures do not raise: they end the run and are returned in the
+        result.
         """
         description = self.store.describe(secret_id)
         unfinished = description.unfinished
@@ -82,6 +96,12 @@ class LocalDriver:
                     f"a previous rotation of secret {description.name} isn't complete: version "
                     f"{unfinished} holds AWSPENDING. Resume it with --resume {unfinished}, or "
                     "cancel it with `smrotate cancel --cleanup`"
+                )
+            if description.claims:
+                raise RotationInProgressError(
+                    f"another rotation of secret {description.name} is starting: version "
+                    f"{min(description.claims)} claims the secret. Wait for it; if no rotation "
+                    "is running, `smrotate cancel --cleanup` removes the stale claim"
                 )
             token = str(uuid.uuid4())
         else:
@@ -97,7 +117,7 @@ class LocalDriver:
                     "start a new rotation instead"
                 )
         result = RotationResult(secret_id=description.arn, token=token)
-        for step in steps:
+        for index, step in enumerate(steps):
             event = RotationEvent(step, description.arn, token, rotation_token).as_dict()
             try:
                 self.handler(event, LocalContext())
@@ -106,8 +126,31 @@ class LocalDriver:
                 result.failed_step = step
                 if on_step is not None:
                     on_step(step, exc)
+                if step is Step.CREATE and isinstance(exc, RotationInProgressError):
+                    raise exc from None  # lost the secret to a rotation that started with it
                 return result
             result.steps_done.append(step)
             if on_step is not None:
                 on_step(step, None)
+            if step is Step.CREATE and index + 1 < len(steps):
+                self._check_exclusive(description, token)
         return result
+
+    def _check_exclusive(self, description: SecretDescription, token: str) -> None:
+        """After createSecret: stop if another version holds AWSPENDING without AWSCURRENT."""
+        now = self.store.describe(description.arn)
+        others = [v for v in now.unfinished_versions if v != token]
+        if not others:
+            return  # (a token without AWSPENDING is refused by setSecret itself)
+        if PENDING not in now.labels(token):
+            raise RotationInProgressError(
+                f"after createSecret, version {others[0]} of secret {description.name} holds "
+                f"AWSPENDING, not this rotation's version {token}: another rotation took the "
+                "secret. This one stops before setSecret, having changed nothing"
+            )
+        self.store.remove_label(description.arn, PENDING, token)
+        raise RotationInProgressError(
+            f"version {others[0]} of secret {description.name} holds AWSPENDING too (a rotation "
+            f"that started at the same moment); this one (version {token}) removed AWSPENDING "
+            "from its own version and stops before setSecret, having changed nothing"
+        )

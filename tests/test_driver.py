@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from memory import MemoryRotator, MemoryTarget
 from framework.driver import LocalDriver
 from framework.errors import RotationInProgressError, RotationStateError
 from framework.events import Step
+from framework.store import claim_label
 
 USER = {"username": "app", "password": "app-password-1"}
 
@@ -121,3 +123,99 @@ def test_stops_at_the_first_failure(sm: Any, make_secret: MakeSecret) -> None:
     assert result.failed_step is Step.SET
     assert isinstance(result.error, RuntimeError)
     assert not result.ok
+
+
+# ------------------------------------------------- two drivers at once (defect 9)
+
+
+def rival_version(arn: str, version: str, stages: list[str]) -> None:
+    """A version that another driver's rotation wrote behind this one's back."""
+    moto_backend().secrets[arn].versions[version] = {
+        "createdate": 0,
+        "version_id": version,
+        "version_stages": list(stages),
+        "secret_string": json.dumps({"username": "app", "password": "rival-password-1"}),
+    }
+
+
+def test_refuses_to_start_while_another_rotation_claims_the_secret(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER)
+    rival = new_token()
+    rival_version(arn, rival, [claim_label(rival)])
+    with pytest.raises(RotationInProgressError, match=f"is starting: version {rival} claims"):
+        LocalDriver(rotator.handle).rotate(arn)
+    assert rotator.target.logins == []
+
+
+def test_a_rotation_that_loses_the_secret_at_create_raises_and_changes_nothing(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """Another driver claims the secret between this one's check and its createSecret: the
+    rotation backs off and raises, as if it had been refused at the start."""
+    arn = make_secret(USER)
+    rival = new_token()
+    original = rotator.build_pending
+
+    def build_while_another_starts(ctx: Any) -> Any:
+        rival_version(arn, rival, [claim_label(rival)])
+        return original(ctx)
+
+    rotator.build_pending = build_while_another_starts  # type: ignore[method-assign]
+    reported: list[tuple[Step, BaseException | None]] = []
+    with pytest.raises(RotationInProgressError, match="started at the same time"):
+        LocalDriver(rotator.handle).rotate(arn, on_step=lambda s, e: reported.append((s, e)))
+    assert [step for step, _ in reported] == [Step.CREATE]
+    assert rotator.target.changes == []
+    assert [v for v, ls in labels(arn).items() if v != rival] == [
+        moto_backend().secrets[arn].default_version_id
+    ]
+    moto_backend().secrets[arn].versions[rival]["version_stages"] = []
+
+
+def foreign_create(rotator: MemoryRotator, after_create: Any) -> Any:
+    """A handler whose createSecret is followed by `after_create(token)` (what a racing
+    writer, or a handler without smrotate's claim, may leave)."""
+
+    def handler(event: Any, context: Any) -> None:
+        rotator.handle(event, context)
+        if event["Step"] == "createSecret":
+            after_create(event["ClientRequestToken"])
+
+    return handler
+
+
+def test_the_driver_backs_off_when_two_versions_hold_pending_after_create(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """moto lets AWSPENDING sit on two versions: the driver removes it from its own version
+    only, and never runs setSecret."""
+    arn = make_secret(USER)
+    rival = new_token()
+    handler = foreign_create(rotator, lambda token: rival_version(arn, rival, ["AWSPENDING"]))
+    with pytest.raises(RotationInProgressError, match=f"version {rival} .* holds AWSPENDING too"):
+        LocalDriver(handler).rotate(arn)
+    found = labels(arn)
+    assert found[rival] == ["AWSPENDING"]
+    assert [ls for v, ls in found.items() if v != rival] == [["AWSCURRENT"]]
+    assert rotator.target.changes == []
+    moto_backend().secrets[arn].versions[rival]["version_stages"] = []
+
+
+def test_the_driver_stops_when_another_version_took_pending_after_create(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    """What AWS's PutSecretValue with AWSPENDING does to a rotation that already stored its
+    value: the label moves to the other version, and this rotation must not go on."""
+    arn = make_secret(USER)
+    rival = new_token()
+
+    def taken(token: str) -> None:
+        moto_backend().secrets[arn].versions[token]["version_stages"] = []
+        rival_version(arn, rival, ["AWSPENDING"])
+
+    with pytest.raises(RotationInProgressError, match="another rotation took the secret"):
+        LocalDriver(foreign_create(rotator, taken)).rotate(arn)
+    assert rotator.target.changes == []
+    moto_backend().secrets[arn].versions[rival]["version_stages"] = []
