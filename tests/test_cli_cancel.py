@@ -324,3 +324,131 @@ def test_moto_cancel_of_a_secret_without_rotation_is_refused_by_aws(
     result = cli("cancel", "app/db")
     assert result.code == ExitCode.REFUSED
     assert "InvalidRequestException" in result.err
+
+
+# ------------------------------- restoring a working version (defect 9's races)
+
+RACED = {"username": "app", "password": "app-password-raced"}
+LOST = {"username": "app", "password": "app-password-lost"}
+
+
+def put_version(url: str, version: str, secret: dict[str, str], stages: list[str]) -> None:
+    """A version with `stages`; with none, one that holds no label (AWS calls it deprecated)."""
+    client = sm_client(url)
+    client.put_secret_value(
+        SecretId="app/db",
+        ClientRequestToken=version,
+        SecretString=json.dumps(secret),
+        VersionStages=stages or ["scratch"],
+    )
+    if not stages:
+        client.update_secret_version_stage(
+            SecretId="app/db", VersionStage="scratch", RemoveFromVersionId=version
+        )
+
+
+@pytest.fixture
+def stranded(moto_url: str, shared_target: MemoryTarget) -> dict[str, str]:
+    """What two racing rotations left before the fix: the target holds the password of a
+    version that lost AWSPENDING (now unlabelled); AWSCURRENT and AWSPENDING are refused."""
+    sm_client(moto_url).create_secret(Name="app/db", SecretString=json.dumps(OLD))
+    enable_rotation("app/db")
+    versions = {"raced": "10000000-0000-4000-8000-00000000000a"}
+    versions["pending"] = "10000000-0000-4000-8000-00000000000b"
+    put_version(moto_url, versions["raced"], RACED, [])
+    put_version(moto_url, versions["pending"], LOST, ["AWSPENDING"])
+    versions["current"] = next(v for v, ls in labels("app/db").items() if "AWSCURRENT" in ls)
+    shared_target.passwords["app"] = RACED["password"]
+    return versions
+
+
+def test_moto_cleanup_restores_current_to_the_unlabelled_version_that_logs_in(
+    cli: Cli, moto_url: str, stranded: dict[str, str], shared_target: MemoryTarget
+) -> None:
+    dry = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR, "--dry-run")
+    assert dry.code == 0, dry.err
+    assert f"would move AWSCURRENT from version {stranded['current']} to version" in dry.out
+    done = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR, "--output", "json")
+    assert done.code == 0, done.err
+    cleanup = done.json()["cleanup"]
+    assert cleanup["decision"] == "restore"
+    assert cleanup["checks"] == [
+        f"AWSCURRENT (version {stranded['current']}) is refused",
+        f"AWSPENDING (version {stranded['pending']}) is refused",
+        f"the unlabelled version (version {stranded['raced']}) logs in",
+    ]
+    assert labels("app/db") == {
+        stranded["current"]: ["AWSPREVIOUS"],
+        stranded["raced"]: ["AWSCURRENT"],
+    }
+    current = json.loads(
+        sm_client(moto_url).get_secret_value(SecretId="app/db", VersionStage="AWSCURRENT")[
+            "SecretString"
+        ]
+    )
+    assert shared_target.check("app", current["password"])  # the application logs in again
+
+
+def test_moto_cleanup_restores_previous_when_only_it_logs_in(
+    cli: Cli, moto_url: str, stranded: dict[str, str], shared_target: MemoryTarget
+) -> None:
+    """AWSCURRENT moved by hand to a version the target never accepted: AWSPREVIOUS is tried
+    before any unlabelled version."""
+    client = sm_client(moto_url)
+    newer = "10000000-0000-4000-8000-00000000000c"
+    put_version(moto_url, newer, LOST, [])
+    client.update_secret_version_stage(
+        SecretId="app/db",
+        VersionStage="AWSCURRENT",
+        MoveToVersionId=newer,
+        RemoveFromVersionId=stranded["current"],
+    )  # AWSPREVIOUS follows to the old current version, whose password the target has:
+    shared_target.passwords["app"] = OLD["password"]
+    done = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
+    assert done.code == 0, done.err
+    assert f"checked: AWSPREVIOUS (version {stranded['current']}) logs in" in done.out
+    assert labels("app/db")[stranded["current"]] == ["AWSCURRENT"]
+    assert "AWSPENDING" not in str(labels("app/db"))
+
+
+def test_moto_cleanup_never_promotes_a_version_of_another_account(
+    cli: Cli, moto_url: str, stranded: dict[str, str], shared_target: MemoryTarget
+) -> None:
+    """A writer of the secret (the threat model's attacker) leaves an unlabelled version
+    naming another account whose password it knows: cleanup does not even try it."""
+    put_version(moto_url, "10000000-0000-4000-8000-00000000000d", {**RACED, "username": "x"}, [])
+    shared_target.passwords["x"] = RACED["password"]
+    shared_target.passwords["app"] = "changed-by-someone-else"
+    before = labels("app/db")
+    done = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
+    assert done.code == ExitCode.CLEANUP_REFUSED
+    assert "neither AWSCURRENT nor AWSPENDING logs in" in done.out
+    assert labels("app/db") == before
+    assert all(user != "x" for user, _ in shared_target.logins)  # never even tried
+
+
+def test_moto_cleanup_restores_current_when_no_rotation_is_pending(
+    cli: Cli, moto_url: str, stranded: dict[str, str]
+) -> None:
+    sm_client(moto_url).update_secret_version_stage(
+        SecretId="app/db", VersionStage="AWSPENDING", RemoveFromVersionId=stranded["pending"]
+    )
+    done = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
+    assert done.code == 0, done.err
+    assert "cleanup: restore AWSCURRENT to a version that logs in" in done.out
+    assert labels("app/db")[stranded["raced"]] == ["AWSCURRENT"]
+
+
+def test_moto_cleanup_removes_a_claim_left_by_a_dead_rotation(
+    cli: Cli, moto_url: str, shared_target: MemoryTarget
+) -> None:
+    from framework.store import claim_label
+
+    sm_client(moto_url).create_secret(Name="app/db", SecretString=json.dumps(OLD))
+    enable_rotation("app/db")
+    dead = "10000000-0000-4000-8000-00000000000e"
+    put_version(moto_url, dead, LOST, [claim_label(dead)])
+    done = cli("cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
+    assert done.code == 0, done.err
+    assert f"removed {claim_label(dead)} from version {dead}" in done.out
+    assert dead not in labels("app/db")

@@ -12,8 +12,18 @@ the target accepts, checked with the rotator (`--rotator`):
   AWSCURRENT moves to the pending version (AWSPREVIOUS follows), then AWSPENDING is removed. The
   labels are moved here, not by the rotator's finishSecret, because the rotator refuses every
   step while rotation is off, which it is after the cancel.
-- Neither works, the target cannot be reached, or there is no --rotator to ask: nothing is
-  changed, and the reason and the next step are reported (exit 13).
+- Neither works: the working password may sit in a version that holds no label (a rotation
+  whose AWSPENDING another rotation took had set it; see defect 9's races), or in AWSPREVIOUS.
+  Cleanup lists the versions (ListSecretVersionIds with IncludeDeprecated; moto lists them all
+  anyway) and logs in, as the rotator, with AWSPREVIOUS and then the newest unlabelled versions
+  (at most `MAX_CANDIDATES`) that name the same account as AWSCURRENT or AWSPENDING. The first
+  that logs in gets AWSCURRENT back (restore), and AWSPENDING is removed. The same search runs
+  when no version holds AWSPENDING but AWSCURRENT is refused.
+- None of these works, the target cannot be reached, or there is no --rotator to ask: nothing
+  is changed, and the reason and the next step are reported (exit 13).
+
+Cleanup also removes the claim labels that a local rotation left if it died while claiming
+the secret (`smrotate-claim-<version>`: they block every new rotation), except when it refuses.
 
 Order: DescribeSecret; without --rotator, refuse at once if there is something to check; else
 CancelRotateSecret (so no new step of this rotation can run), DescribeSecret again, the checks,
@@ -27,12 +37,25 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from framework.errors import LoginRefusedError, SmrotateError, TargetError
+from framework.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
 from framework.events import RotationEvent, Step
 from framework.operator.health import ROTATOR_HINT
 from framework.rotator import StepContext
-from framework.store import CURRENT, PENDING, SecretDescription, SecretStore
+from framework.store import (
+    CLAIM_PREFIX,
+    CURRENT,
+    PENDING,
+    PREVIOUS,
+    Secret,
+    SecretDescription,
+    SecretStore,
+    claim_label,
+)
 from framework.strategies import PasswordRotator
+
+# How many of the newest unlabelled versions cleanup tries when no labelled version logs in:
+# each is one GetSecretValue and one login (a refused one counts as a failed login).
+MAX_CANDIDATES = 5
 
 
 class Decision(StrEnum):
@@ -41,6 +64,7 @@ class Decision(StrEnum):
     NOTHING = "nothing to clean up"
     DISCARD = "discard the pending version"
     FINISH = "finish the rotation"
+    RESTORE = "restore AWSCURRENT to a version that logs in"
     REFUSE = "refused"
 
 
@@ -59,6 +83,8 @@ class Change:
             verb = "removed" if done else "would remove"
             return f"{verb} {self.label} from version {self.version}"
         verb = "moved" if done else "would move"
+        if self.moved_from is None:
+            return f"{verb} {self.label} to version {self.version}"
         return f"{verb} {self.label} from version {self.moved_from} to version {self.version}"
 
     def record(self) -> dict[str, Any]:
@@ -91,15 +117,33 @@ def assess(
     rotator: PasswordRotator[Any] | None,
     ref: str,
 ) -> Plan:
-    """Decide what cleanup may do; read-only (reads two versions and logs in with them)."""
+    """Decide what cleanup may do; read-only (reads versions and logs in with them)."""
+    plan = _assess(store, description, rotator, ref)
+    if plan.decision is not Decision.REFUSE:
+        plan.changes += [
+            Change(claim_label(version), version, remove=True)
+            for version in sorted(description.claims)
+        ]
+    return plan
+
+
+def _assess(
+    store: SecretStore,
+    description: SecretDescription,
+    rotator: PasswordRotator[Any] | None,
+    ref: str,
+) -> Plan:
     pending, current = description.unfinished, description.current
     quoted = shlex.quote(ref)
     if pending is None:
-        return Plan(
+        plan = Plan(
             Decision.NOTHING,
             "no version holds AWSPENDING without AWSCURRENT; the next rotation can start",
             current=current,
         )
+        if rotator is not None and current is not None:
+            _check_current_alone(store, description, rotator, plan, current)
+        return plan
     if current is None:
         return Plan(
             Decision.REFUSE,
@@ -122,6 +166,32 @@ def assess(
     return _check_logins(store, description, rotator, pending, current)
 
 
+def _check_current_alone(
+    store: SecretStore,
+    description: SecretDescription,
+    rotator: PasswordRotator[Any],
+    plan: Plan,
+    current: str,
+) -> None:
+    """No rotation is unfinished: check that AWSCURRENT logs in; restore one that does if not."""
+    try:
+        current_value = store.read(description.arn, version_id=current)
+        rotator.check_secret(current_value, f"the AWSCURRENT value of secret {description.name}")
+        works = rotator.logs_in(current_value)
+    except (TargetError, SmrotateError) as exc:
+        plan.checks.append(f"could not check AWSCURRENT (version {current}): {exc}")
+        return
+    plan.checks.append(f"AWSCURRENT (version {current}) {'logs in' if works else 'is refused'}")
+    if works:
+        return
+    plan.reason = (
+        "no rotation is unfinished, but AWSCURRENT is refused and no other version that names "
+        "the same account logs in; set the user's password by hand to the AWSCURRENT value"
+    )
+    plan.decision = Decision.REFUSE
+    _restore(store, description, rotator, plan, [current_value])
+
+
 def _check_logins(
     store: SecretStore,
     description: SecretDescription,
@@ -129,7 +199,8 @@ def _check_logins(
     pending: str,
     current: str,
 ) -> Plan:
-    """Log in with AWSCURRENT, then (only if refused) prove AWSPENDING; decide from that."""
+    """Log in with AWSCURRENT, then (only if refused) prove AWSPENDING, then (only if refused)
+    look for another version that logs in; decide from that."""
     plan = Plan(Decision.REFUSE, "", pending, current)
     try:
         current_value = store.read(description.arn, version_id=current)
@@ -153,9 +224,11 @@ def _check_logins(
     if pending_value is None:
         plan.reason = (
             f"AWSCURRENT is refused and version {pending} has no value (createSecret never "
-            "stored one), so the target's password changed outside this rotation; set it back by "
-            "hand to the AWSCURRENT value, then run cleanup again"
+            "stored one), and no other version that names the same account logs in, so the "
+            "target's password changed outside this rotation; set it back by hand to the "
+            "AWSCURRENT value, then run cleanup again"
         )
+        _restore(store, description, rotator, plan, [current_value])
         return plan
     ctx = StepContext(rotator, RotationEvent(Step.TEST, description.arn, pending), description)
     try:
@@ -164,9 +237,11 @@ def _check_logins(
     except LoginRefusedError:
         plan.checks.append(f"AWSPENDING (version {pending}) is refused")
         plan.reason = (
-            "neither AWSCURRENT nor AWSPENDING logs in, so neither may be trusted; set the "
-            "user's password by hand to the AWSCURRENT value, then run cleanup again"
+            "neither AWSCURRENT nor AWSPENDING logs in, nor does AWSPREVIOUS or a recent "
+            "unlabelled version of the same account, so none may be trusted; set the user's "
+            "password by hand to the AWSCURRENT value, then run cleanup again"
         )
+        _restore(store, description, rotator, plan, [current_value, pending_value])
         return plan
     except (TargetError, SmrotateError) as exc:
         plan.reason = f"could not check AWSPENDING (version {pending}): {exc}; nothing changed"
@@ -183,6 +258,77 @@ def _check_logins(
         Change(PENDING, pending, remove=True),
     ]
     return plan
+
+
+def _restore(
+    store: SecretStore,
+    description: SecretDescription,
+    rotator: PasswordRotator[Any],
+    plan: Plan,
+    accounts: list[Secret],
+) -> None:
+    """No labelled candidate logged in: try AWSPREVIOUS, then the newest unlabelled versions
+    that name one of `accounts`; on the first that logs in, plan RESTORE. Leaves `plan` as it
+    is (a refusal) when none does; read-only."""
+    for version, what in _candidates(store, description, plan):
+        try:
+            value = store.read_if_exists(description.arn, version)
+            if value is None:
+                continue
+            rotator.check_secret(value, f"version {version} of secret {description.name}")
+        except SecretFormatError:
+            continue
+        except (TargetError, SmrotateError) as exc:
+            plan.checks.append(f"could not read {what} (version {version}): {exc}")
+            return
+        if not any(rotator.same_account(value, account) for account in accounts):
+            continue  # another user or target: never promoted, never tried
+        try:
+            works = rotator.logs_in(value)
+        except (TargetError, SmrotateError) as exc:
+            plan.checks.append(f"could not check {what} (version {version}): {exc}")
+            return
+        plan.checks.append(f"{what} (version {version}) {'logs in' if works else 'is refused'}")
+        if works:
+            _plan_restore(plan, version, what)
+            return
+
+
+def _candidates(
+    store: SecretStore, description: SecretDescription, plan: Plan
+) -> list[tuple[str, str]]:
+    """(version, how to name it): AWSPREVIOUS, then the newest unlabelled versions."""
+    known = {plan.current, plan.pending}
+    found: list[tuple[str, str]] = []
+    previous = description.previous
+    if previous is not None and previous not in known:
+        found.append((previous, PREVIOUS))
+        known.add(previous)
+    try:
+        listed = store.list_versions(description.arn, include_deprecated=True)
+    except SmrotateError as exc:
+        plan.checks.append(f"could not list the versions without a label: {exc}")
+        return found
+    unlabelled = [
+        v.version_id
+        for v in listed
+        if v.version_id not in known and all(label.startswith(CLAIM_PREFIX) for label in v.labels)
+    ]
+    found += [(version, "the unlabelled version") for version in unlabelled[:MAX_CANDIDATES]]
+    return found
+
+
+def _plan_restore(plan: Plan, version: str, what: str) -> None:
+    plan.decision = Decision.RESTORE
+    plan.reason = (
+        f"no labelled version logged in, but {what} (version {version}) does: a rotation had "
+        "set its password and then lost AWSPENDING (two rotations raced) or AWSCURRENT was "
+        "moved back; AWSCURRENT moves to it"
+        + (f", and AWSPENDING is removed from version {plan.pending}" if plan.pending else "")
+    )
+    plan.changes.append(Change(CURRENT, version, moved_from=plan.current))
+    if plan.pending is not None and plan.pending != version:
+        plan.changes.append(Change(PENDING, plan.pending, remove=True))
 
 
 def apply(store: SecretStore, arn: str, plan: Plan) -> None:
