@@ -287,6 +287,52 @@ def case_racing_rotations(subject: Subject, recorder: Recorder) -> None:
         recorder.count("races")
 
 
+RACES = 2  # two-process races per subject: the first staggered, then a simultaneous start
+
+
+def case_racing_processes(subject: Subject, recorder: Recorder, races: int = RACES) -> bool:
+    """Two rotations of one secret started at the same instant from two processes (threads
+    for a target that lives in the test process), `races` times, the first staggered so that
+    one racer writes its version while the other is changing the password. After each race:
+    labels consistent, no AWSPENDING left, at most one rotation went through and the other
+    was refused, and AWSCURRENT logs in. False when the platform cannot fork processes."""
+    from framework.testing.kit.racing import SIMULTANEOUS, STAGGERED, can_fork, race
+
+    with World(subject, recorder) as world:
+        processes = subject.races_in_processes(world.rotator())
+        if processes and not can_fork():
+            return False
+        endpoint = world.serve()
+        arn = world.new_secret()
+        went_through = 0
+        for n in range(races):
+            timings = STAGGERED if n == 0 else SIMULTANEOUS
+            outcomes = race(subject.build, endpoint, arn, timings, processes=processes)
+            world.errors.extend(o.error for o in outcomes if o.error)
+            when = (
+                f"race {n + 1} ({'staggered' if n == 0 else 'simultaneous'}, "
+                f"{'two processes' if processes else 'two threads'}: "
+                + "; ".join(o.describe() for o in outcomes)
+                + ")"
+            )
+            check_labels(world, arn, when)
+            expect(world.holder(arn, PENDING) is None, f"{when}: AWSPENDING was left behind")
+            expect(
+                subject.logs_in(world.value(arn, label=CURRENT)),
+                f"{when}: AWSCURRENT does not log in: the account is stranded",
+            )
+            expect(sum(o.ok for o in outcomes) <= 1, f"{when}: both rotations went through")
+            expect(
+                all(o.ok or o.refused for o in outcomes),
+                f"{when}: a racer failed instead of finishing or backing off",
+            )
+            went_through += any(o.ok for o in outcomes)
+            recorder.count("races")
+        expect(went_through > 0, "no race let a rotation through: the rotator refuses them all")
+        _rotate_ok(world, arn, "the rotation after the races")
+    return True
+
+
 def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
     """A rotation stopped after each step, cancelled, cleaned up (`smrotate cancel --cleanup`
     with the rotator), then a new rotation that succeeds. False when the rotator cannot log in

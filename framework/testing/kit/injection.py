@@ -1,6 +1,6 @@
 """Crash and fault injection at a rotator's write points.
 
-Write points are every Secrets Manager write (PutSecretValue, each UpdateSecretVersionStage)
+Write points are every Secrets Manager write (each PutSecretValue, each UpdateSecretVersionStage)
 and every write to the target: each SQL statement of a DatabaseRotator (`execute`), each
 password or user change of a PasswordRotator, or the whole setSecret hook of a plain Rotator.
 A crash raises `SimulatedCrash`, a BaseException that the engine does not catch, just before
@@ -17,7 +17,7 @@ from framework.database import DatabaseRotator
 from framework.rotator import Rotator
 from framework.strategies import PasswordRotator
 
-STORE_WRITES = ("put_pending", "move_label", "remove_label")
+STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
 
 
 class SimulatedCrash(BaseException):

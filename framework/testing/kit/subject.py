@@ -38,6 +38,18 @@ class Subject:
     # Whether the credentials of the previous rotation keep logging in until the next one;
     # None: True for alternating users, False otherwise (the old password is refused).
     previous_stays_valid: bool | None = None
+    # Whether racing rotations run in separate (forked) processes: the target must then be one
+    # that every process reaches (a server). None: True for a DatabaseRotator, else threads of
+    # the test process (an in-memory target exists only in the process that made it).
+    race_in_processes: bool | None = None
+
+    def races_in_processes(self, rotator: Rotator) -> bool:
+        """`race_in_processes`, or its default for `rotator`."""
+        if self.race_in_processes is not None:
+            return self.race_in_processes
+        from framework.database import DatabaseRotator
+
+        return isinstance(rotator, DatabaseRotator)
 
     @property
     def keeps_current_working(self) -> bool:

@@ -78,6 +78,11 @@ class ConformanceSuite:
         """Two rotations of one secret interleaved; one invocation repeated concurrently."""
         cases.case_racing_rotations(subject, kit_recorder)
 
+    def test_racing_processes(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """Two rotations started at once from two processes: never a stranded account."""
+        if not cases.case_racing_processes(subject, kit_recorder):
+            pytest.skip("the racers are forked processes; this platform cannot fork")
+
     def test_cancel_and_cleanup(self, subject: Subject, kit_recorder: Recorder) -> None:
         """Cancel after each step, clean up with the rotator, then rotate again."""
         if not cases.case_cancel_and_cleanup(subject, kit_recorder):

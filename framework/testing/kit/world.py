@@ -23,6 +23,20 @@ from framework.testing.kit.subject import Subject
 ROTATION_TOKEN = "c0f1e2d3-b4a5-4697-8877-66554433aa11-kit"  # noqa: S105 - fake, sent with every step: must never leak
 
 
+_SERVER: list[str] = []
+
+
+def _shared_server() -> str:
+    if not _SERVER:
+        from moto.server import ThreadedMotoServer
+
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws.free_port(), verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        _SERVER.append(f"http://{host}:{port}")
+    return _SERVER[0]
+
+
 class World:
     """One moto Secrets Manager and the subject's secrets in it."""
 
@@ -33,6 +47,7 @@ class World:
         self.seen_values.add(ROTATION_TOKEN)
         self.errors = recorder.errors
         self._stack = ExitStack()
+        self._endpoint: str | None = None
 
     def __enter__(self) -> World:
         from moto import mock_aws
@@ -49,6 +64,20 @@ class World:
     ) -> None:
         self.collect_values()
         self._stack.close()
+
+    def serve(self) -> str:
+        """This world's Secrets Manager over HTTP, for other processes and threads: a moto
+        server on loopback that shares the in-process backend; its URL. One server per process
+        (a daemon thread, started on first use: stopping one takes half a second)."""
+        if self._endpoint is None:
+            import logging
+
+            werkzeug = logging.getLogger("werkzeug")
+            level = werkzeug.level
+            werkzeug.setLevel(logging.ERROR)  # one line per request otherwise
+            self._stack.callback(werkzeug.setLevel, level)
+            self._endpoint = _shared_server()
+        return self._endpoint
 
     # ------------------------------------------------------------------ secrets
 
