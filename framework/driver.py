@@ -12,7 +12,9 @@ without a value, so the exclusion is the handler's createSecret (`Rotator._creat
 the value under the token's own claim label, re-reads the labels, and takes AWSPENDING only
 when no other rotation holds or claims the secret; otherwise it removes its claim and raises
 RotationInProgressError. Of two rotations, the one that reads last sees the other, so at most
-one goes on (both may back off; neither changes anything then). The driver adds its own check
+one goes on; when both wrote before either read, both withdraw and claim again after a random
+pause (a few rounds at most), and a rotation whose AWSCURRENT moved meanwhile (the other one
+finished) backs off, since its value is stale. The driver adds its own check
 for any handler: after createSecret it re-reads the labels and goes on to setSecret only if no
 other version holds AWSPENDING without AWSCURRENT; if another does while its own token does too
 (moto lets two versions hold a label), it removes AWSPENDING from its own version only and

@@ -17,6 +17,7 @@ Every failure raises, so Secrets Manager retries the rotation; every step is saf
 from __future__ import annotations
 
 import os
+import random
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -44,6 +45,12 @@ from framework.store import (
 )
 
 LambdaHandler = Callable[[Mapping[str, Any], Any], None]
+
+# createSecret of a new token (Rotator._take_pending): rounds of claiming the secret when other
+# rotations claim it at the same moment, and the random pause (seconds) between two rounds.
+CLAIM_ROUNDS = 3
+CLAIM_BACKOFF = (0.05, 0.5)
+_JITTER = random.SystemRandom()
 
 
 class StepContext:
@@ -345,17 +352,34 @@ class Rotator(ABC):
         """Move AWSPENDING to the claimed token, unless another rotation holds the secret.
 
         The rule, for any number of rotations starting at once: each writes its version under
-        its own claim label first, then reads the labels; one that sees another claim or another
-        unfinished AWSPENDING backs off (removes its own claim, nothing else, and raises
-        RotationInProgressError). Of two rotations, the one that reads last sees the other's
-        claim (or its AWSPENDING), so at most one goes on; when both read after both wrote,
-        both back off, and the account is untouched. Only the winner attaches AWSPENDING:
-        without RemoveFromVersionId, AWS refuses to attach a label that another version holds,
-        so a rotation that took it in between makes the attach fail, and this one backs off.
+        its own claim label first, then reads the labels, and goes on only if it sees no other
+        claim and no other unfinished AWSPENDING; it keeps a label (its claim, then AWSPENDING)
+        until it finishes. Of two rotations, the one that reads last therefore sees the other,
+        so at most one goes on. One that sees another's AWSPENDING has lost: it removes its own
+        claim (nothing else) and raises RotationInProgressError. One that sees only claims
+        (both wrote before either read) withdraws its claim, waits a random pause, and claims
+        again if the secret is free by then, for at most CLAIM_ROUNDS rounds. Whenever
+        AWSCURRENT has moved since the step began (a rival finished), this value is stale and
+        the rotation backs off. Only the winner attaches AWSPENDING: without
+        RemoveFromVersionId, AWS refuses to attach a label that another version holds, so a
+        rotation that took it in between makes this one back off.
         """
         description = self.store.describe(ctx.arn)
-        if description.rivals(ctx.token):
-            self._back_off(ctx, description)
+        for round_ in range(1, CLAIM_ROUNDS + 1):
+            if description.current != ctx.description.current:
+                self._back_off(ctx, description)  # a rival finished: this value is stale
+            rivals = description.rivals(ctx.token)
+            if not rivals:
+                break
+            self._drop_claim(ctx, description)
+            if round_ == CLAIM_ROUNDS or set(rivals) & set(description.unfinished_versions):
+                self._back_off(ctx, description)
+            time.sleep(_JITTER.uniform(*CLAIM_BACKOFF))
+            description = self.store.describe(ctx.arn)
+            if not description.rivals(ctx.token) and description.current == ctx.description.current:
+                # free now: claim again, then read again
+                self.store.move_label(ctx.arn, claim_label(ctx.token), ctx.token, None)
+                description = self.store.describe(ctx.arn)
         stale = description.holder(PENDING)  # only the AWSCURRENT version can hold it here
         try:
             self.store.move_label(ctx.arn, PENDING, ctx.token, stale)
@@ -367,7 +391,8 @@ class Rotator(ABC):
         self._drop_claim(ctx)
 
     def _back_off(self, ctx: StepContext, description: SecretDescription) -> NoReturn:
-        rival = description.rivals(ctx.token)[0]
+        rivals = description.rivals(ctx.token)
+        rival = rivals[0] if rivals else description.current
         self._drop_claim(ctx, description)
         raise RotationInProgressError(
             f"another rotation of secret {ctx.description.name} started at the same time "

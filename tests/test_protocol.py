@@ -13,6 +13,7 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import count_calls, new_token, set_labels, step_event
 from memory import MemoryRotator, MemoryTarget
 
+from framework import rotator as rotator_module
 from framework.driver import LocalDriver
 from framework.errors import (
     RotationInProgressError,
@@ -423,13 +424,25 @@ def test_create_writes_its_claim_then_takes_pending(
     assert labels(name_of(arn))[token] == ["AWSPENDING"]
 
 
+@pytest.fixture
+def no_pause(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No random pause between two rounds of claiming the secret."""
+    monkeypatch.setattr(rotator_module, "CLAIM_BACKOFF", (0.0, 0.0))
+
+
 @pytest.mark.parametrize("rival_label", ["AWSPENDING", "claim"])
 def test_create_backs_off_when_another_rotation_wrote_meanwhile(
-    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, rival_label: str
+    sm: Any,
+    make_secret: MakeSecret,
+    rotator: MemoryRotator,
+    target: MemoryTarget,
+    rival_label: str,
+    no_pause: None,
 ) -> None:
     """The race: another process writes its version just after this one wrote its own. This
     one sees it on the re-read, removes its own claim, touches nothing of the other's, and
-    raises; the other's AWSPENDING (or claim) stays where it was."""
+    raises (at once when the other holds AWSPENDING; after its rounds of waiting when the
+    other only claims and never goes); the other's AWSPENDING (or claim) stays where it was."""
     arn = make_secret(USER)
     token, rival = new_token(), new_token()
     stage = "AWSPENDING" if rival_label == "AWSPENDING" else claim_label(rival)
@@ -441,6 +454,54 @@ def test_create_backs_off_when_another_rotation_wrote_meanwhile(
     found = labels(name_of(arn))
     assert found[rival] == [stage]
     assert token not in found  # its version keeps no label
+    assert target.changes == []
+
+
+def test_create_claims_again_once_a_rival_that_claimed_at_once_withdrew(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, no_pause: None
+) -> None:
+    """Both wrote before either read: each withdraws and waits a random pause. The rival here
+    withdrew during the pause, so this rotation claims again and takes AWSPENDING."""
+    from framework.store import default_client
+
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    describes: list[str] = []
+
+    def before_describe(**_: Any) -> None:
+        describes.append("DescribeSecret")
+        if len(describes) == 3:  # the re-read after the pause: the rival gave up meanwhile
+            moto_backend().secrets[arn].versions[rival]["version_stages"] = []
+
+    events = default_client().meta.events
+    events.register("before-call.secrets-manager.DescribeSecret", before_describe)
+    try:
+        with meanwhile("PutSecretValue", lambda: add_version(arn, rival, [claim_label(rival)])):
+            rotator.handle(step_event("createSecret", arn, token))
+    finally:
+        events.unregister("before-call.secrets-manager.DescribeSecret", before_describe)
+    assert labels(name_of(arn))[token] == ["AWSPENDING"]
+    assert rival not in labels(name_of(arn))
+    assert len(describes) == 4  # the step's; after the claim; after the pause; after claiming again
+
+
+def test_create_backs_off_when_a_rival_finished_while_it_built_its_value(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    """A whole rotation finished between this step's DescribeSecret and its re-read: its value
+    was built from the old AWSCURRENT, so it must not go on (alternating users would name the
+    wrong user)."""
+    arn = make_secret(USER)
+    token, rival = new_token(), new_token()
+    old = moto_backend().secrets[arn].default_version_id
+
+    def rival_finished() -> None:
+        add_version(arn, rival, ["AWSCURRENT"])
+        moto_backend().secrets[arn].versions[old]["version_stages"] = ["AWSPREVIOUS"]
+
+    with meanwhile("PutSecretValue", rival_finished), pytest.raises(RotationInProgressError):
+        rotator.handle(step_event("createSecret", arn, token))
+    assert labels(name_of(arn)) == {old: ["AWSPREVIOUS"], rival: ["AWSCURRENT"]}
     assert target.changes == []
 
 
