@@ -10,8 +10,9 @@ version, and counts:
 - current refused: AWSCURRENT does not log in (the application is locked out, even if
   another labelled version would still work);
 - pending left: AWSPENDING is left behind (the next rotation is blocked until cleanup);
-- both rotated, one rotated, both refused, and other failures (a racer that neither finished
-  nor backed off with RotationInProgressError);
+- one rotated; both rotated, in turn (the second began only after the first had finished, so
+  AWSPREVIOUS is the first's version) or at once; both refused; and other failures (a racer
+  that neither finished nor backed off with RotationInProgressError);
 - label problems: one label on two versions, or no AWSCURRENT.
 
 `--timing staggered` holds the first racer back before it changes the password while the second
@@ -116,6 +117,14 @@ def values_by_label(arn: str) -> dict[str, dict[str, Any]]:
     return found
 
 
+def previous_version(arn: str) -> str | None:
+    """The version holding AWSPREVIOUS."""
+    from framework.testing.aws import backend
+
+    versions = backend().secrets[arn].versions
+    return next((v for v, x in versions.items() if "AWSPREVIOUS" in x["version_stages"]), None)
+
+
 def one_race(engine: Engine, sm: Any, endpoint: str, strategy: str, timing: str) -> Counter[str]:
     from framework.testing.aws import enable_rotation, label_problems
     from framework.testing.kit.racing import SIMULTANEOUS, STAGGERED, race
@@ -142,8 +151,11 @@ def one_race(engine: Engine, sm: Any, endpoint: str, strategy: str, timing: str)
     counts["current refused"] += not works.get("AWSCURRENT", False)
     counts["pending left"] += "AWSPENDING" in labelled
     counts["label problems"] += bool(label_problems())
-    rotated = sum(o.ok for o in outcomes)
-    counts[{0: "none rotated", 1: "one rotated", 2: "both rotated"}[rotated]] += 1
+    done = [o.token for o in outcomes if o.ok]
+    if len(done) == 2:  # one after the other when AWSPREVIOUS is the first one's version
+        counts["both, in turn" if previous_version(arn) in done else "both at once"] += 1
+    else:
+        counts[{0: "none rotated", 1: "one rotated"}[len(done)]] += 1
     counts["both refused"] += all(o.refused for o in outcomes)
     counts["other failures"] += sum(not (o.ok or o.refused) for o in outcomes)
     for o in outcomes:
@@ -159,7 +171,8 @@ COLUMNS = (
     "current refused",
     "pending left",
     "one rotated",
-    "both rotated",
+    "both, in turn",
+    "both at once",
     "both refused",
     "other failures",
     "label problems",
