@@ -12,6 +12,11 @@ from framework.errors import TargetError
 from framework.rotator import Rotator, StepContext
 from framework.store import CURRENT, Secret
 from framework.testing.kit import ConformanceFailure, Subject
+from framework.testing.kit.attacks import (
+    AttackSucceeded,
+    case_admin_never_changes_itself,
+    case_identity_is_exact,
+)
 from framework.testing.kit.cases import case_crash_points, case_steps_twice
 from framework.testing.kit.recorder import Recorder
 from framework.testing.kit.world import World
@@ -131,3 +136,51 @@ def test_a_rotator_that_logs_the_password_is_caught_by_the_leak_scan(
     result.stdout.fnmatch_lines(
         ["*a secret value or the RotationToken appeared in: *standard output*"]
     )
+
+
+class ConfusedDeputy(NotIdempotent):
+    """An admin rotator written by hand: it resets whatever user the secret names."""
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        TOKENS[pending["username"]] = pending["password"]
+
+
+class CaseBlind(NotIdempotent):
+    """A target lookup that ignores letter case: `APP` counts as `app`."""
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        TOKENS[str(pending["username"]).lower()] = pending["password"]
+
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        if TOKENS.get(str(pending["username"]).lower()) != pending["password"]:
+            raise TargetError("the new password was refused")
+
+
+def admin_subject(cls: type[Rotator]) -> Subject:
+    base = subject(cls)
+
+    def make_secret(world: World) -> Secret:
+        admin = world.unique_name("admin")
+        TOKENS[admin] = secrets.token_urlsafe(12)
+        arn = world.put_secret(
+            world.unique_name("kit/admin"), {"username": admin, "password": TOKENS[admin]}
+        )
+        return {**base.make_secret(world), "masterarn": arn}
+
+    return Subject(
+        name=cls.__name__,
+        rotator=base.rotator,
+        make_secret=make_secret,
+        logs_in=base.logs_in,
+        strategy="single-user-via-admin",
+    )
+
+
+def test_an_admin_that_resets_itself_for_another_secret_is_caught() -> None:
+    with pytest.raises(AttackSucceeded, match="naming the admin's own user succeeded"):
+        case_admin_never_changes_itself(admin_subject(ConfusedDeputy), Recorder(in_summary=False))
+
+
+def test_a_case_blind_identity_check_is_caught() -> None:
+    with pytest.raises(AttackSucceeded, match="changed"):
+        case_identity_is_exact(subject(CaseBlind), Recorder(in_summary=False))

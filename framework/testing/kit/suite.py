@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from framework.testing.kit import cases
+from framework.testing.kit import attacks, cases
 from framework.testing.kit.recorder import Recorder
 from framework.testing.kit.subject import Subject
 
@@ -87,3 +87,15 @@ class ConformanceSuite:
         """Cancel after each step, clean up with the rotator, then rotate again."""
         if not cases.case_cancel_and_cleanup(subject, kit_recorder):
             pytest.skip("cleanup checks logins through PasswordRotator.logs_in; not one")
+
+    def test_attack_admin_never_changes_itself(
+        self, subject: Subject, kit_recorder: Recorder
+    ) -> None:
+        """A secret naming the admin's own user: refused, and the admin still logs in."""
+        if not attacks.case_admin_never_changes_itself(subject, kit_recorder):
+            pytest.skip("not an admin strategy, or the secret names no admin secret")
+
+    def test_attack_identity_is_exact(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """A user name that differs only in case never rotates the real user's password."""
+        if not attacks.case_identity_is_exact(subject, kit_recorder):
+            pytest.skip("the user name has no letters to change the case of")
