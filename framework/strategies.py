@@ -228,6 +228,12 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         with self.login(pending) as session:
             self.check_login(session, pending)
 
+    def retire_pending(self, ctx: StepContext, pending: Secret) -> bool:
+        """After a rotation was discarded (`cancel --cleanup`): leave no working credentials
+        that only an unlabelled version holds. True when it changed the target. Idempotent:
+        once retired, the pending credentials no longer log in and nothing more changes."""
+        return self.strategy.retire(self, ctx, pending)
+
 
 Target = PasswordRotator[Any]
 
@@ -264,6 +270,11 @@ class Strategy(ABC):
     @abstractmethod
     def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
         """setSecret for this strategy (see PasswordRotator.apply_pending's contract)."""
+
+    def retire(self, rotator: Target, ctx: StepContext, pending: Secret) -> bool:
+        """See PasswordRotator.retire_pending. Default: nothing to retire (a single user's
+        discarded password is refused once AWSCURRENT's works, which cleanup checked)."""
+        return False
 
 
 def _own_session(
@@ -314,6 +325,7 @@ class SingleUser(Strategy):
                 logger.info("AWSPENDING already logs in; nothing to set")
                 return
             session, own = opened
+            ctx.confirm_pending()
             rotator.change_own_password(session, own, str(pending["password"]))
         logger.info("the user changed its own password")
 
@@ -439,6 +451,23 @@ class AlternatingUsers(Strategy):
                     admin_session, str(pending["username"]), str(pending["password"])
                 )
                 logger.info("the admin set the inactive user's password")
+
+    def retire(self, rotator: Target, ctx: StepContext, pending: Secret) -> bool:
+        """The inactive user still logs in with the discarded password: the admin gives it a
+        fresh password that no version holds (the next rotation sets a new one anyway)."""
+        current = ctx.current()
+        inactive = str(pending["username"])
+        if inactive == current["username"] or not rotator.logs_in(pending):
+            return False
+        with ExitStack() as stack:
+            own = stack.enter_context(rotator.login(current))
+            admin = rotator.admin_secret(ctx, current)
+            admin_session = stack.enter_context(rotator.login(admin))
+            rotator.require_same_target(own, admin_session, current, admin)
+            rotator.check_admin_may_change(ctx, admin_session, admin, inactive)
+            rotator.set_password(admin_session, inactive, ctx.new_password())
+        logger.info("the admin reset the inactive user's password to one that no version holds")
+        return True
 
 
 STRATEGIES: dict[str, type[Strategy]] = {

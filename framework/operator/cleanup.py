@@ -6,7 +6,10 @@ target holds the pending password and AWSCURRENT no longer logs in. So cleanup d
 the target accepts, checked with the rotator (`--rotator`):
 
 - AWSCURRENT logs in: the target still accepts the current credentials, so AWSPENDING is removed
-  from the unfinished version (discard).
+  from the unfinished version (discard). Then the rotator retires the discarded credentials
+  (`PasswordRotator.retire_pending`): with alternating users the inactive user may already hold
+  the discarded password, which no label points at any more, so the admin gives it a fresh one
+  that no version holds.
 - AWSCURRENT is refused and the pending credentials pass testSecret's check (the rotator's
   `test_pending`): setSecret had already run, so the rotation is finished as finishSecret would:
   AWSCURRENT moves to the pending version (AWSPREVIOUS follows), then AWSPENDING is removed. The
@@ -353,6 +356,7 @@ class CancelReport:
     cancelled_version: str | None = None
     plan: Plan | None = None
     leftover_pending: str | None = None
+    retired: bool = False  # the discarded credentials were made to stop working
 
     @property
     def refused(self) -> bool:
@@ -395,7 +399,22 @@ def cancel(
         return report
     report.plan = assess(store, after, rotator, secret_id)
     apply(store, after.arn, report.plan)
+    if report.plan.decision is Decision.DISCARD and report.plan.pending and rotator is not None:
+        report.retired = _retire(store, after, rotator, report.plan.pending)
     return report
+
+
+def _retire(
+    store: SecretStore, description: SecretDescription, rotator: PasswordRotator[Any], pending: str
+) -> bool:
+    """After a discard: the rotator makes sure the discarded credentials stop working where
+    AWSCURRENT's kept working (alternating users: the inactive user gets a fresh password)."""
+    value = store.read_if_exists(description.arn, pending)
+    if value is None:
+        return False
+    rotator.check_secret(value, f"the discarded value of secret {description.name}")
+    ctx = StepContext(rotator, RotationEvent(Step.SET, description.arn, pending), description)
+    return rotator.retire_pending(ctx, value)
 
 
 def report_lines(report: CancelReport, ref: str) -> list[str]:
@@ -418,6 +437,11 @@ def report_lines(report: CancelReport, ref: str) -> list[str]:
             lines.append("no label changed")
         elif not plan.changes:
             lines.append("no label changed" if not report.dry_run else "would change no label")
+    if report.retired:
+        lines.append(
+            "the discarded credentials logged in: the rotator gave that user a fresh password "
+            "that no version holds"
+        )
     if report.leftover_pending:
         lines.append(
             f"version {report.leftover_pending} still holds AWSPENDING: the next rotation fails "
@@ -452,4 +476,5 @@ def report_record(report: CancelReport) -> dict[str, Any]:
             "applied": not report.dry_run and plan.decision is not Decision.REFUSE,
         },
         "leftover_pending": report.leftover_pending,
+        "retired_discarded_credentials": report.retired,
     }
