@@ -420,3 +420,24 @@ def test_every_runner_has_its_example() -> None:
     """A runner whose example was renamed or removed would silently run nothing."""
     names = {block.name for block in examples()}
     assert set(RUNNERS) <= names, sorted(set(RUNNERS) - names)
+
+
+def test_every_test_the_threat_model_names_exists() -> None:
+    """The threat model's test index names real test functions (a renamed test breaks it)."""
+    text = (ROOT / "docs" / "threat-model.md").read_text()
+    missing = []
+    for line in text.splitlines():
+        if not line.startswith("| "):
+            continue
+        module = None
+        for token in re.findall(r"`([^`]+)`", line):
+            found = re.fullmatch(r"((?:tests/)?(?:security/)?test_\w+\.py)?::(test_\w+)", token)
+            if found is None:
+                continue
+            module = found[1] or module
+            assert module, f"{token} names no module"
+            paths = [ROOT / module, ROOT / "tests" / "security" / module, ROOT / "tests" / module]
+            path = next((p for p in paths if p.is_file()), None)
+            if path is None or f"def {found[2]}(" not in path.read_text():
+                missing.append(f"{module}::{found[2]}")
+    assert not missing, missing
