@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# The editable install links each module of framework/ and rotators/ into a `smrotate` tree
+# (setuptools' strict mode), which is what mypy checks: a new module needs a new install.
+STAMP  := $(VENV)/.installed-$(shell { cat pyproject.toml; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint typecheck unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -23,6 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
+	$(BIN)/mypy -p smrotate
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from framework.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
+from smrotate.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
 
 os.environ.update(FAKE_ENV, POWERTOOLS_LOG_LEVEL="WARNING")
 
@@ -37,7 +37,7 @@ STEPS = ("createSecret", "setSecret", "testSecret", "finishSecret")
 COUNT_STEP = """
 import json, os, sys
 from collections import Counter
-from framework.store import default_client
+from smrotate.store import default_client
 calls = Counter()
 default_client().meta.events.register(
     "before-call.secrets-manager", lambda model, **_: calls.update([model.name]))
@@ -58,7 +58,7 @@ def table(title: str, calls: Counter[str], driver: int) -> None:
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
-    from framework.testing.aws import add_valueless_pending, enable_rotation, free_port
+    from smrotate.testing.aws import add_valueless_pending, enable_rotation, free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
@@ -73,8 +73,8 @@ def main() -> None:
         import boto3
         import file_target
 
-        from framework.driver import LocalDriver
-        from framework.store import SecretStore, default_client, forget_cached_values
+        from smrotate.operator.driver import LocalDriver
+        from smrotate.store import SecretStore, default_client, forget_cached_values
 
         sm = boto3.client("secretsmanager", endpoint_url=os.environ["SECRETS_MANAGER_ENDPOINT"])
         arn = sm.create_secret(

@@ -12,9 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from framework.errors import LoginRefusedError
-from framework.store import Secret
-from framework.strategies import PasswordRotator
+from smrotate.errors import LoginRefusedError
+from smrotate.store import Secret
+from smrotate.strategies import PasswordRotator
 
 
 class FileRotator(PasswordRotator[str]):

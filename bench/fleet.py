@@ -31,7 +31,7 @@ def populate(url: str, count: int) -> Counter[str]:
     """`count` secrets, a fifth in each health; the expected healths."""
     import boto3
 
-    from framework.testing.aws import add_valueless_pending, backend, enable_rotation
+    from smrotate.testing.aws import add_valueless_pending, backend, enable_rotation
 
     sm = boto3.client("secretsmanager", endpoint_url=url)
     now = int(time.time())
@@ -71,7 +71,7 @@ def main() -> int:
     from moto.secretsmanager.responses import SecretsManagerResponse
     from moto.server import ThreadedMotoServer
 
-    from framework.testing.aws import free_port
+    from smrotate.testing.aws import free_port
 
     os.environ.update(
         AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1"
@@ -102,7 +102,7 @@ def main() -> int:
             [
                 sys.executable,
                 "-m",
-                "framework.cli",
+                "smrotate.operator.cli",
                 "fleet",
                 "--endpoint-url",
                 url,

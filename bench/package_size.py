@@ -89,8 +89,7 @@ def report(logical_id: str, sizes: dict[str, Counter[str]]) -> None:
     print(f"  {'part':24} {'unzipped MB':>12} {'zipped MB':>10}")
     for name, size in unzipped.most_common(8):
         print(f"  {name:24} {size / MB:12.2f} {zipped[name] / MB:10.2f}")
-    ours = unzipped["framework"] + unzipped["rotators"]
-    print(f"  {'(framework + rotators)':24} {ours / MB:12.2f}")
+    print(f"  {'(smrotate)':24} {unzipped['smrotate'] / MB:12.2f}")
     for version, size in sorted(sizes["native"].items()):
         print(f"  native files for Python {version}: {size / MB:.2f} MB unzipped")
     print(f"  botocore API models kept: {sizes['files']['models']} ({botocore_models()} here)")

@@ -2,7 +2,7 @@
 
 For each engine (a private server started here) and each strategy, it runs N races. Each race
 makes a fresh user and secret, then starts two `LocalDriver` rotations of it at the same
-instant from two forked processes (`framework.testing.kit.racing`), with moto server on
+instant from two forked processes (`smrotate.testing.kit.racing`), with moto server on
 loopback as Secrets Manager. Afterwards it logs in, on the real server, with each labelled
 version, and counts:
 
@@ -42,7 +42,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT)]
 
-from framework.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
+from smrotate.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
 
 os.environ.update(FAKE_ENV, POWERTOOLS_LOG_LEVEL="CRITICAL")
 
@@ -64,9 +64,9 @@ class Engine:
 
 
 def setup_postgresql(stack: ExitStack, workdir: Path) -> Engine:
-    from framework.testing.postgres import PostgresServer
-    from framework.testing.tls import make_pki
-    from rotators.postgresql import PostgreSQLRotator
+    from smrotate.rotators.postgresql import PostgreSQLRotator
+    from smrotate.testing.postgres import PostgresServer
+    from smrotate.testing.tls import make_pki
 
     server = PostgresServer.start(make_pki(workdir / "pki-pg"))
     stack.callback(server.stop)
@@ -82,9 +82,9 @@ def setup_postgresql(stack: ExitStack, workdir: Path) -> Engine:
 
 
 def setup_mariadb(stack: ExitStack, workdir: Path) -> Engine:
-    from framework.testing.mariadb import MariaDBServer
-    from framework.testing.tls import make_pki
-    from rotators.mysql import MySQLRotator
+    from smrotate.rotators.mysql import MySQLRotator
+    from smrotate.testing.mariadb import MariaDBServer
+    from smrotate.testing.tls import make_pki
 
     server = MariaDBServer.start(make_pki(workdir / "pki-mariadb"), folder=workdir / "mariadb")
     stack.callback(server.stop)
@@ -107,7 +107,7 @@ ENGINES: dict[str, Callable[[ExitStack, Path], Engine]] = {
 
 def values_by_label(arn: str) -> dict[str, dict[str, Any]]:
     """label -> value, read from moto's in-process backend (the server's own store)."""
-    from framework.testing.aws import backend
+    from smrotate.testing.aws import backend
 
     found = {}
     for version in backend().secrets[arn].versions.values():
@@ -119,15 +119,15 @@ def values_by_label(arn: str) -> dict[str, dict[str, Any]]:
 
 def previous_version(arn: str) -> str | None:
     """The version holding AWSPREVIOUS."""
-    from framework.testing.aws import backend
+    from smrotate.testing.aws import backend
 
     versions = backend().secrets[arn].versions
     return next((v for v, x in versions.items() if "AWSPREVIOUS" in x["version_stages"]), None)
 
 
 def one_race(engine: Engine, sm: Any, endpoint: str, strategy: str, timing: str) -> Counter[str]:
-    from framework.testing.aws import enable_rotation, label_problems
-    from framework.testing.kit.racing import SIMULTANEOUS, STAGGERED, race
+    from smrotate.testing.aws import enable_rotation, label_problems
+    from smrotate.testing.kit.racing import SIMULTANEOUS, STAGGERED, race
 
     name = f"race_{secrets.token_hex(5)}"
     password = "Pw1!" + secrets.token_urlsafe(18)
@@ -190,8 +190,8 @@ def main() -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from framework.testing.aws import REGION, free_port
-    from framework.testing.kit.racing import can_fork
+    from smrotate.testing.aws import REGION, free_port
+    from smrotate.testing.kit.racing import can_fork
 
     if not can_fork():
         sys.exit("bench/races.py forks its racers: run it on Linux")

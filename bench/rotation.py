@@ -34,7 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT)]
 
-from framework.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
+from smrotate.testing.aws import FAKE_ENV  # noqa: E402 - after the path is set
 
 os.environ.update(FAKE_ENV, POWERTOOLS_LOG_LEVEL="WARNING")
 
@@ -47,7 +47,7 @@ class Engine:
     """One database engine under test, on a private server started by its setup function."""
 
     title: str  # printed: the server's version and address
-    module: str  # the rotator module, e.g. rotators.postgresql
+    module: str  # the rotator module, e.g. smrotate.rotators.postgresql
     rotator: str  # its class name
     driver: str  # the module name of its database driver, e.g. psycopg
     create_user: Callable[[str, str], None]  # create a login user with a password
@@ -59,8 +59,8 @@ class Engine:
 
 def setup_postgresql(stack: ExitStack, workdir: Path) -> Engine:
     """A private PostgreSQL with TLS (verify-full) and scram-sha-256."""
-    from framework.testing.postgres import PostgresServer
-    from framework.testing.tls import make_pki
+    from smrotate.testing.postgres import PostgresServer
+    from smrotate.testing.tls import make_pki
 
     server = PostgresServer.start(make_pki(workdir / "pki"))
     stack.callback(server.stop)
@@ -71,7 +71,7 @@ def setup_postgresql(stack: ExitStack, workdir: Path) -> Engine:
 
     return Engine(
         title=f"{server.version} on {server.host}:{server.port} (TLS verify-full)",
-        module="rotators.postgresql",
+        module="smrotate.rotators.postgresql",
         rotator="PostgreSQLRotator",
         driver="psycopg",
         create_user=server.create_role,
@@ -84,8 +84,8 @@ def setup_postgresql(stack: ExitStack, workdir: Path) -> Engine:
 
 def setup_mariadb(stack: ExitStack, workdir: Path) -> Engine:
     """A private MariaDB with TLS (CA and host name verified) and password accounts."""
-    from framework.testing.mariadb import MariaDBServer
-    from framework.testing.tls import make_pki
+    from smrotate.testing.mariadb import MariaDBServer
+    from smrotate.testing.tls import make_pki
 
     server = MariaDBServer.start(make_pki(workdir / "pki"), folder=workdir / "server")
     stack.callback(server.stop)
@@ -96,7 +96,7 @@ def setup_mariadb(stack: ExitStack, workdir: Path) -> Engine:
 
     return Engine(
         title=f"{server.version} on {server.host}:{server.port} (TLS, identity verified)",
-        module="rotators.mysql",
+        module="smrotate.rotators.mysql",
         rotator="MySQLRotator",
         driver="pymysql",
         create_user=server.create_user,
@@ -129,8 +129,8 @@ def warm_rotations(engine: Engine, sm: Any, admin_arn: str, rotations: int) -> l
     """One line per strategy: median time, connections and failed logins per rotation."""
     import importlib
 
-    from framework.driver import LocalDriver
-    from framework.testing.aws import enable_rotation
+    from smrotate.operator.driver import LocalDriver
+    from smrotate.testing.aws import enable_rotation
 
     rotator_class = getattr(importlib.import_module(engine.module), engine.rotator)
     lines = []
@@ -167,7 +167,7 @@ def warm_rotations(engine: Engine, sm: Any, admin_arn: str, rotations: int) -> l
 
 def cold_steps(engine: Engine, sm: Any, endpoint: str) -> list[str]:
     """One single-user rotation, each step in a fresh Python process."""
-    from framework.testing.aws import enable_rotation
+    from smrotate.testing.aws import enable_rotation
 
     name, password = "bench_cold", "Bench1!" + uuid.uuid4().hex
     engine.create_user(name, password)
@@ -204,7 +204,7 @@ def main(argv: list[str] | None = None) -> None:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from framework.testing.aws import free_port
+    from smrotate.testing.aws import free_port
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with ExitStack() as stack:

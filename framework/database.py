@@ -17,8 +17,8 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
-from framework import redaction
-from framework.errors import (
+from smrotate import redaction
+from smrotate.errors import (
     Failure,
     IdentityMismatchError,
     LoginRefusedError,
@@ -26,10 +26,10 @@ from framework.errors import (
     SecretFormatError,
     TargetError,
 )
-from framework.rotator import StepContext
-from framework.settings import env_float
-from framework.store import Secret
-from framework.strategies import PasswordRotator
+from smrotate.rotator import StepContext
+from smrotate.settings import env_float
+from smrotate.store import Secret
+from smrotate.strategies import PasswordRotator
 
 SessionT = TypeVar("SessionT")
 
@@ -352,7 +352,7 @@ def rds_endpoint(ctx: StepContext, admin_arn: str) -> dict[str, Any]:
             "the admin secret named by 'masterarn' has no 'host', and no "
             f"{RDS_INSTANCE_TAG} or {RDS_CLUSTER_TAG} tag to find it through RDS; add 'host'"
         )
-    from framework.rds import describe_cluster_endpoint, describe_instance_endpoint
+    from smrotate.rds import describe_cluster_endpoint, describe_instance_endpoint
 
     return (
         describe_instance_endpoint(instance)

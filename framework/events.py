@@ -15,7 +15,7 @@ from enum import StrEnum
 
 from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent
 
-from framework.errors import EventError
+from smrotate.errors import EventError
 
 
 class Step(StrEnum):

@@ -37,7 +37,7 @@ from typing import Any, TextIO
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from framework import redaction
+from smrotate import redaction
 
 SERVICE = "smrotate"
 NAMESPACE_DEFAULT = "smrotate"

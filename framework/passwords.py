@@ -19,8 +19,8 @@ import string
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from framework.errors import ConfigurationError
-from framework.settings import env_bool, env_choice, env_int
+from smrotate.errors import ConfigurationError
+from smrotate.settings import env_bool, env_choice, env_int
 
 PUNCTUATION = string.punctuation  # the 32 characters GetRandomPassword uses
 DEFAULT_EXCLUDED = "/@\"'\\"  # the AWS templates' default for database passwords

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from framework.errors import SecretFormatError, StoreError
+from smrotate.errors import SecretFormatError, StoreError
 
 if TYPE_CHECKING:
     from mypy_boto3_rds import RDSClient
@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def _client() -> RDSClient:
     import boto3
 
-    from framework.store import client_config
+    from smrotate.store import client_config
 
     return boto3.client("rds", config=client_config())
 

@@ -23,18 +23,18 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, NoReturn
 
-from framework import redaction
-from framework.errors import (
+from smrotate import redaction
+from smrotate.errors import (
     RotationInProgressError,
     RotationStateError,
     SecretFormatError,
     StoreError,
     VersionNotFoundError,
 )
-from framework.events import RotationEvent, Step, parse_event
-from framework.observability import emit_step_metrics, logger, new_metrics
-from framework.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
-from framework.store import (
+from smrotate.events import RotationEvent, Step, parse_event
+from smrotate.observability import emit_step_metrics, logger, new_metrics
+from smrotate.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
+from smrotate.store import (
     CURRENT,
     PENDING,
     PREVIOUS,

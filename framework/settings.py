@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from framework.errors import ConfigurationError
+from smrotate.errors import ConfigurationError
 
 N = TypeVar("N", int, float)
 

@@ -21,13 +21,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from framework import redaction
-from framework.errors import SecretFormatError, StoreError, VersionNotFoundError
+from smrotate import redaction
+from smrotate.errors import SecretFormatError, StoreError, VersionNotFoundError
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from framework.passwords import PasswordPolicy
+    from smrotate.passwords import PasswordPolicy
 
 CURRENT = "AWSCURRENT"
 PENDING = "AWSPENDING"

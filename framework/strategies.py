@@ -25,17 +25,17 @@ from contextlib import AbstractContextManager, ExitStack
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
-from framework.errors import (
+from smrotate.errors import (
     ConfigurationError,
     IdentityMismatchError,
     LoginRefusedError,
     RotationStateError,
     SecretFormatError,
 )
-from framework.observability import logger
-from framework.rotator import Rotator, StepContext
-from framework.settings import env_choice, env_int
-from framework.store import Secret
+from smrotate.observability import logger
+from smrotate.rotator import Rotator, StepContext
+from smrotate.settings import env_choice, env_int
+from smrotate.store import Secret
 
 SessionT = TypeVar("SessionT")
 

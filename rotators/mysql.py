@@ -30,13 +30,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from framework.database import ConnectionSettings, DatabaseRotator, SessionFacts, target_error
-from framework.errors import Failure
-from framework.observability import logger
-from framework.store import Secret
-from framework.strategies import AccountFacts
-from rotators import mysql_dialect as sql
-from rotators.mysql_clone import (
+from smrotate.database import ConnectionSettings, DatabaseRotator, SessionFacts, target_error
+from smrotate.errors import Failure
+from smrotate.observability import logger
+from smrotate.rotators import mysql_dialect as sql
+from smrotate.rotators.mysql_clone import (
     Run,
     account_rows,
     admin_reason,
@@ -44,8 +42,8 @@ from rotators.mysql_clone import (
     password_accounts,
     sync_clone,
 )
-from rotators.mysql_dialect import Server
-from rotators.mysql_errors import (
+from smrotate.rotators.mysql_dialect import Server
+from smrotate.rotators.mysql_errors import (
     POLICY_CODES,
     code_of,
     detail_of,
@@ -53,7 +51,9 @@ from rotators.mysql_errors import (
     policy_hint,
     verb_of,
 )
-from rotators.mysql_grants import identified_by_native_hash
+from smrotate.rotators.mysql_grants import identified_by_native_hash
+from smrotate.store import Secret
+from smrotate.strategies import AccountFacts
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection

@@ -34,10 +34,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from framework.errors import Failure, TargetError
-from rotators import mysql_dialect as sql
-from rotators.mysql_dialect import Role, Server, Sql
-from rotators.mysql_grants import (
+from smrotate.errors import Failure, TargetError
+from smrotate.rotators import mysql_dialect as sql
+from smrotate.rotators.mysql_dialect import Role, Server, Sql
+from smrotate.rotators.mysql_grants import (
     GrantParseError,
     Grants,
     admin_level,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from framework.errors import Failure, TargetError
+from smrotate.errors import Failure, TargetError
 
 Sql = tuple[str, tuple[Any, ...]]
 Role = tuple[str, str]  # (name, host); MariaDB roles have no host: ""

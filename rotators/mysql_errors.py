@@ -8,8 +8,8 @@ import re
 import ssl
 from collections.abc import Sequence
 
-from framework.database import transport_failure
-from framework.errors import Failure
+from smrotate.database import transport_failure
+from smrotate.errors import Failure
 
 # Server and client error codes, by what failed.
 _FAILURES = {

@@ -27,17 +27,17 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from framework import redaction
-from framework.database import (
+from smrotate import redaction
+from smrotate.database import (
     ConnectionSettings,
     DatabaseRotator,
     SessionFacts,
     classify_failure,
     target_error,
 )
-from framework.errors import Failure, SecretFormatError, TargetError
-from framework.store import Secret
-from framework.strategies import AccountFacts
+from smrotate.errors import Failure, SecretFormatError, TargetError
+from smrotate.store import Secret
+from smrotate.strategies import AccountFacts
 
 if TYPE_CHECKING:
     import psycopg

@@ -8,7 +8,8 @@
 # - the architecture cannot be fat (a wheel's native files keep one name across architectures),
 #   so LAMBDA_ARCHITECTURE must match the template's `architecture` parameter.
 #
-# A package holds framework/ (less SAM_NOT_IN_PACKAGE), rotators/, and the engine's runtime
+# A package holds the `smrotate` import package (framework/ as smrotate/, less
+# SAM_NOT_IN_PACKAGE, and rotators/ as smrotate/rotators/), and the engine's runtime
 # requirements from pyproject.toml (the core dependencies, boto3 included, and the engine's
 # extra) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
 # only; with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
@@ -21,8 +22,8 @@ SAM_CA_BUNDLE ?=
 # The AWS services whose API models stay in the package's botocore: the ones the packaged code
 # calls (tests/test_sam_build.py checks the list). The other models are most of botocore's size.
 SAM_BOTOCORE_SERVICES = secretsmanager rds sts
-# What framework/ holds for the CLI, the demo and the tests: none of it runs in Lambda.
-SAM_NOT_IN_PACKAGE = framework/cli.py framework/operator framework/demo.py framework/testing
+# What smrotate/ holds for the CLI, the demo and the tests: none of it runs in Lambda.
+SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing
 
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
 SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)
@@ -54,10 +55,11 @@ define sam_package
 	rm -rf "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
 		$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
-	cp -R "$(SAM_ROOT)/framework" "$(SAM_ROOT)/rotators" "$(ARTIFACTS_DIR)/"
+	rm -rf "$(ARTIFACTS_DIR)/smrotate"
+	cp -R "$(SAM_ROOT)/framework" "$(ARTIFACTS_DIR)/smrotate"
+	cp -R "$(SAM_ROOT)/rotators" "$(ARTIFACTS_DIR)/smrotate/rotators"
 	rm -rf $(foreach path,$(SAM_NOT_IN_PACKAGE),"$(ARTIFACTS_DIR)/$(path)")
-	find "$(ARTIFACTS_DIR)/framework" "$(ARTIFACTS_DIR)/rotators" -depth -name __pycache__ \
-		-exec rm -rf {} +
+	find "$(ARTIFACTS_DIR)/smrotate" -depth -name __pycache__ -exec rm -rf {} +
 	$(if $(SAM_CA_BUNDLE),mkdir -p "$(ARTIFACTS_DIR)/certs")
 	$(if $(SAM_CA_BUNDLE),cp "$(SAM_CA_BUNDLE)" "$(ARTIFACTS_DIR)/certs/ca-bundle.pem")
 endef

@@ -10,10 +10,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from framework import redaction
-from framework.rds import reset_client as reset_rds_client
-from framework.store import reset_clients
-from framework.testing.aws import (
+from smrotate import redaction
+from smrotate.rds import reset_client as reset_rds_client
+from smrotate.store import reset_clients
+from smrotate.testing.aws import (
     REGION,
     backend,
     enable_rotation,
@@ -22,7 +22,7 @@ from framework.testing.aws import (
     labels,
     lambda_arn,
 )
-from framework.testing.tls import Pki, make_pki
+from smrotate.testing.tls import Pki, make_pki
 
 __all__ = ["REGION", "enable_rotation", "labels"]
 

@@ -12,9 +12,9 @@ from typing import Any
 
 from conftest import moto_backend
 
-from framework.driver import LocalDriver, RotationResult
-from framework.rotator import Rotator
-from framework.store import default_client
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.rotator import Rotator
+from smrotate.store import default_client
 
 
 def new_token() -> str:

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from helpers import new_password
 
-from framework.testing.mariadb import MariaDBServer, MariaDBSetupError
-from framework.testing.tls import Pki
-from rotators.mysql import MySQLRotator
+from smrotate.rotators.mysql import MySQLRotator
+from smrotate.testing.mariadb import MariaDBServer, MariaDBSetupError
+from smrotate.testing.tls import Pki
 
 
 @pytest.fixture(scope="session")

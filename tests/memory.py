@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.errors import Failure, LoginRefusedError, TargetError
-from framework.store import Secret
-from framework.strategies import AccountFacts, PasswordRotator
+from smrotate.errors import Failure, LoginRefusedError, TargetError
+from smrotate.store import Secret
+from smrotate.strategies import AccountFacts, PasswordRotator
 
 
 @dataclass

@@ -30,11 +30,11 @@ from memory import MemoryRotator, MemoryTarget
 from moto.secretsmanager.models import SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 
-from framework import observability, redaction
-from framework.cli import main
-from framework.errors import Failure, TargetError
-from framework.store import Secret, SecretStore, reset_clients
-from framework.testing.aws import (
+from smrotate import observability, redaction
+from smrotate.errors import Failure, TargetError
+from smrotate.operator.cli import main
+from smrotate.store import Secret, SecretStore, reset_clients
+from smrotate.testing.aws import (
     REGION,
     backend,
     create_rotation_function,

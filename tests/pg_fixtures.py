@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from helpers import new_password
 
-from framework.testing.postgres import PostgresServer, PostgresSetupError
-from framework.testing.tls import Pki
+from smrotate.testing.postgres import PostgresServer, PostgresSetupError
+from smrotate.testing.tls import Pki
 
 
 def _start(pki: Pki, **options: Any) -> PostgresServer:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from framework.testing.postgres import PostgresServer
-from rotators.postgresql import PostgreSQLRotator
+from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.testing.postgres import PostgresServer
 
 
 def rotator(**env: str) -> PostgreSQLRotator:

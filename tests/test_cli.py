@@ -14,8 +14,8 @@ from moto.core.exceptions import JsonRESTError
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto_server_fixtures import Cli, sm_client
 
-from framework.cli import main
-from framework.operator.exit_codes import ExitCode
+from smrotate.operator.cli import main
+from smrotate.operator.exit_codes import ExitCode
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUE = {"username": "app", "password": "app-password-1"}
@@ -194,7 +194,7 @@ def test_bad_retry_settings_are_usage_errors(cli: Cli, monkeypatch: pytest.Monke
 
 
 def test_unreachable_endpoint_exits_8(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    from framework.testing.aws import free_port
+    from smrotate.testing.aws import free_port
 
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
     code = main(["status", "app/db", "--endpoint-url", f"http://127.0.0.1:{free_port()}"])
@@ -208,8 +208,10 @@ def test_demo_reports_a_missing_module_clearly(cli: Cli, monkeypatch: pytest.Mon
     real = importlib.import_module
 
     def missing(name: str, package: str | None = None) -> Any:
-        if name == "framework.demo":
-            raise ModuleNotFoundError("No module named 'framework.demo'", name="framework.demo")
+        if name == "smrotate.operator.demo":
+            raise ModuleNotFoundError(
+                "No module named 'smrotate.operator.demo'", name="smrotate.operator.demo"
+            )
         return real(name, package)
 
     monkeypatch.setattr(importlib, "import_module", missing)
@@ -227,9 +229,9 @@ def test_demo_passes_its_arguments_on(cli: Cli, monkeypatch: pytest.MonkeyPatch)
         seen.append(argv)
         return 0
 
-    module = types.ModuleType("framework.demo")
+    module = types.ModuleType("smrotate.operator.demo")
     module.main = demo_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "framework.demo", module)
+    monkeypatch.setitem(sys.modules, "smrotate.operator.demo", module)
     assert cli("demo", "--keep", endpoint=False).code == 0
     assert seen == [["--keep"]]
 
@@ -237,7 +239,7 @@ def test_demo_passes_its_arguments_on(cli: Cli, monkeypatch: pytest.MonkeyPatch)
 def test_console_script_runs_with_documented_exit_statuses(moto_url: str) -> None:
     env = {**os.environ, "SECRETS_MANAGER_ENDPOINT": moto_url}
     script = Path(sys.executable).parent / "smrotate"
-    command = [str(script)] if script.exists() else [sys.executable, "-m", "framework.cli"]
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "smrotate.operator.cli"]
     done = subprocess.run(
         [*command, "status", "no/such"],
         check=False,
@@ -275,7 +277,7 @@ def test_connection_options_work_before_the_command_too(
 
 
 def test_shipped_rotators_load_by_name() -> None:
-    from framework.operator.loading import rotator_class
+    from smrotate.operator.loading import rotator_class
 
     assert rotator_class("postgresql").__name__ == "PostgreSQLRotator"
     assert rotator_class("mysql").__name__ == "MySQLRotator"

@@ -14,12 +14,12 @@ from botocore.stub import Stubber
 from memory import MemoryTarget
 from moto_server_fixtures import Cli, sm_client
 
-from framework.cli import main
-from framework.driver import LocalDriver
-from framework.operator import connection
-from framework.operator.exit_codes import ExitCode
-from framework.store import SecretStore, reset_clients
-from framework.testing.aws import REGION, enable_rotation, labels
+from smrotate.operator import connection
+from smrotate.operator.cli import main
+from smrotate.operator.driver import LocalDriver
+from smrotate.operator.exit_codes import ExitCode
+from smrotate.store import SecretStore, reset_clients
+from smrotate.testing.aws import REGION, enable_rotation, labels
 
 ROTATOR = "moto_server_fixtures:SharedTargetRotator"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"
@@ -442,7 +442,7 @@ def test_moto_cleanup_restores_current_when_no_rotation_is_pending(
 def test_moto_cleanup_removes_a_claim_left_by_a_dead_rotation(
     cli: Cli, moto_url: str, shared_target: MemoryTarget
 ) -> None:
-    from framework.store import claim_label
+    from smrotate.store import claim_label
 
     sm_client(moto_url).create_secret(Name="app/db", SecretString=json.dumps(OLD))
     enable_rotation("app/db")

@@ -13,11 +13,11 @@ import pytest
 from botocore.stub import ANY, Stubber
 from moto_server_fixtures import Cli, MotoLambda, sm_client
 
-from framework.cli import main
-from framework.operator import connection, watch
-from framework.operator.exit_codes import ExitCode
-from framework.store import SecretDescription, SecretStore
-from framework.testing.aws import REGION, labels
+from smrotate.operator import connection, watch
+from smrotate.operator.cli import main
+from smrotate.operator.exit_codes import ExitCode
+from smrotate.store import SecretDescription, SecretStore
+from smrotate.testing.aws import REGION, labels
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:rotator"

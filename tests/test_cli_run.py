@@ -12,11 +12,11 @@ from memory import MemoryTarget
 from moto_server_fixtures import Cli, SharedTargetRotator, sm_client
 from pg_fixtures import PgUser
 
-from framework.errors import Failure, TargetError
-from framework.operator.exit_codes import ExitCode
-from framework.store import Secret
-from framework.testing.aws import enable_rotation, labels
-from framework.testing.postgres import PostgresServer
+from smrotate.errors import Failure, TargetError
+from smrotate.operator.exit_codes import ExitCode
+from smrotate.store import Secret
+from smrotate.testing.aws import enable_rotation, labels
+from smrotate.testing.postgres import PostgresServer
 
 ROTATOR = "moto_server_fixtures:SharedTargetRotator"
 OLD = {"username": "app", "password": "app-password-1"}

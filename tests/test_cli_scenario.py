@@ -9,9 +9,9 @@ from datetime import timedelta
 import pytest
 from moto_server_fixtures import Cli, MotoLambda, SharedTargetRotator, sm_client
 
-from framework import cli as cli_module
-from framework.operator.exit_codes import ExitCode
-from framework.testing.aws import labels
+from smrotate.operator import cli as cli_module
+from smrotate.operator.exit_codes import ExitCode
+from smrotate.testing.aws import labels
 
 ROTATOR = "moto_server_fixtures:SharedTargetRotator"
 OLD = {"username": "app", "password": "app-password-1"}

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from moto_server_fixtures import Cli, sm_client
 
-from framework.operator.exit_codes import ExitCode
-from framework.operator.health import Health, diagnose, interval, window
-from framework.store import SecretDescription
-from framework.testing.aws import add_valueless_pending, backend, enable_rotation
+from smrotate.operator.exit_codes import ExitCode
+from smrotate.operator.health import Health, diagnose, interval, window
+from smrotate.store import SecretDescription
+from smrotate.testing.aws import add_valueless_pending, backend, enable_rotation
 
 VALUE = {"username": "app", "password": "status-password-1"}
 PENDING = "11111111-2222-3333-4444-555555555555"

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # exactly what the demo would print without the safety net.
 RUN_DEMO = """
 import json, sys
-from framework import redaction
+from smrotate import redaction
 seen = []
 register = redaction.register
 def record(*values):
@@ -31,7 +31,7 @@ def record(*values):
     register(*values)
 redaction.register = record
 redaction.scrub = lambda text: text
-from framework import demo
+from smrotate.operator import demo
 code = demo.main([])
 with open(sys.argv[1], "w") as out:
     json.dump(seen, out)
@@ -63,7 +63,7 @@ def ordinary_user_python() -> tuple[pwd.struct_passwd, str] | None:
     for python in (sys.executable, f"/usr/bin/{version}", f"/usr/local/bin/{version}"):
         try:
             probe = subprocess.run(
-                [python, "-c", "import framework.demo, psycopg, moto"],
+                [python, "-c", "import smrotate.operator.demo, psycopg, moto"],
                 cwd=ROOT,
                 env=demo_env(ROOT),
                 capture_output=True,

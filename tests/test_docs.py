@@ -23,9 +23,9 @@ from urllib.parse import unquote
 import pytest
 from conftest import MakeSecret
 
-from framework import redaction
-from framework.driver import LocalDriver
-from framework.store import reset_clients
+from smrotate import redaction
+from smrotate.operator.driver import LocalDriver
+from smrotate.store import reset_clients
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"

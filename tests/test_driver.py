@@ -10,10 +10,10 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import count_calls, new_token, set_labels
 from memory import MemoryRotator, MemoryTarget
 
-from framework.driver import LocalDriver
-from framework.errors import RotationInProgressError, RotationStateError
-from framework.events import Step
-from framework.store import claim_label
+from smrotate.errors import RotationInProgressError, RotationStateError
+from smrotate.events import Step
+from smrotate.operator.driver import LocalDriver
+from smrotate.store import claim_label
 
 USER = {"username": "app", "password": "app-password-1"}
 

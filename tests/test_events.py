@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from framework.errors import EventError
-from framework.events import Step, parse_event
+from smrotate.errors import EventError
+from smrotate.events import Step, parse_event
 
 TOKEN = "1b2c3d4e-0000-4000-8000-00000000abcd"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"

@@ -8,18 +8,18 @@ from collections.abc import Mapping
 
 import pytest
 
-from framework.errors import TargetError
-from framework.rotator import Rotator, StepContext
-from framework.store import CURRENT, Secret
-from framework.testing.kit import ConformanceFailure, Subject
-from framework.testing.kit.attacks import (
+from smrotate.errors import TargetError
+from smrotate.rotator import Rotator, StepContext
+from smrotate.store import CURRENT, Secret
+from smrotate.testing.kit import ConformanceFailure, Subject
+from smrotate.testing.kit.attacks import (
     AttackSucceeded,
     case_admin_never_changes_itself,
     case_identity_is_exact,
 )
-from framework.testing.kit.cases import case_crash_points, case_steps_twice
-from framework.testing.kit.recorder import Recorder
-from framework.testing.kit.world import World
+from smrotate.testing.kit.cases import case_crash_points, case_steps_twice
+from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.world import World
 
 TOKENS: dict[str, str] = {}
 
@@ -88,9 +88,9 @@ LEAKY_MODULE = textwrap.dedent(
 
     import pytest
 
-    from framework.errors import TargetError
-    from framework.rotator import Rotator
-    from framework.testing.kit import ConformanceSuite, Subject
+    from smrotate.errors import TargetError
+    from smrotate.rotator import Rotator
+    from smrotate.testing.kit import ConformanceSuite, Subject
 
     TOKENS = {}
 

@@ -9,9 +9,9 @@ import pytest
 from memory import MemoryRotator, MemoryTarget
 from test_readme import example
 
-from framework.store import Secret
-from framework.testing.kit import ConformanceSuite, Subject
-from framework.testing.kit.world import World
+from smrotate.store import Secret
+from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.world import World
 
 
 def memory_subject(strategy: str) -> Subject:

@@ -8,11 +8,11 @@ import secrets
 
 import pytest
 
-from framework.store import Secret
-from framework.testing.kit import ConformanceSuite, Subject
-from framework.testing.kit.world import World
-from framework.testing.mariadb import MariaDBServer
-from rotators.mysql import MySQLRotator
+from smrotate.rotators.mysql import MySQLRotator
+from smrotate.store import Secret
+from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.world import World
+from smrotate.testing.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.mariadb
 

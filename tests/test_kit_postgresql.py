@@ -6,11 +6,11 @@ import secrets
 
 import pytest
 
-from framework.store import Secret
-from framework.testing.kit import ConformanceSuite, Subject
-from framework.testing.kit.world import World
-from framework.testing.postgres import PostgresServer
-from rotators.postgresql import PostgreSQLRotator
+from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.store import Secret
+from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.world import World
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 

@@ -13,8 +13,8 @@ from conftest import REGION, labels
 from memory import MemoryRotator, MemoryTarget
 from moto import mock_aws
 
-from framework.store import reset_clients
-from framework.testing.aws import create_rotation_function, rotate_secret_runs
+from smrotate.store import reset_clients
+from smrotate.testing.aws import create_rotation_function, rotate_secret_runs
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ STEPS = """
 import json, sys, uuid
 import boto3
 from moto import mock_aws
-from framework.testing.aws import enable_rotation
+from smrotate.testing.aws import enable_rotation
 module_name, engine, driver = sys.argv[1:4]
 secret = {"engine": engine, "host": "localhost", "port": 1, "username": "app",
           "password": "Pw1!initial"}
@@ -44,7 +44,10 @@ print(json.dumps({"labels": labels, "seen": seen}))
 
 @pytest.mark.parametrize(
     ("module", "engine", "driver"),
-    [("rotators.postgresql", "postgres", "psycopg"), ("rotators.mysql", "mariadb", "pymysql")],
+    [
+        ("smrotate.rotators.postgresql", "postgres", "psycopg"),
+        ("smrotate.rotators.mysql", "mariadb", "pymysql"),
+    ],
 )
 def test_only_the_steps_that_log_in_import_the_driver(
     module: str, engine: str, driver: str

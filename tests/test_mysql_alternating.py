@@ -15,9 +15,9 @@ from conftest import MakeSecret
 from helpers import new_token, rotate, value
 from mariadb_fixtures import Crash, MakeUser, MariaDBUser, crash_after, grants, rotator
 
-from framework.driver import LocalDriver
-from framework.errors import TargetError
-from framework.testing.mariadb import MariaDBServer
+from smrotate.errors import TargetError
+from smrotate.operator.driver import LocalDriver
+from smrotate.testing.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.mariadb
 ALTERNATING = {"ROTATION_STRATEGY": "alternating-users"}

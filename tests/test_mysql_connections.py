@@ -16,13 +16,13 @@ from conftest import MakeSecret
 from helpers import rotate, value
 from mariadb_fixtures import MakeUser, rotator
 
-from framework import redaction
-from framework.driver import LocalDriver
-from framework.errors import Failure, LoginRefusedError, TargetError
-from framework.events import Step
-from framework.testing.aws import free_port
-from framework.testing.mariadb import MariaDBServer
-from framework.testing.tls import Pki
+from smrotate import redaction
+from smrotate.errors import Failure, LoginRefusedError, TargetError
+from smrotate.events import Step
+from smrotate.operator.driver import LocalDriver
+from smrotate.testing.aws import free_port
+from smrotate.testing.mariadb import MariaDBServer
+from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.mariadb
 

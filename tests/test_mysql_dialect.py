@@ -9,9 +9,9 @@ from typing import Any
 import pymysql.converters
 import pytest
 
-from framework.errors import TargetError
-from rotators import mysql_dialect as sql
-from rotators.mysql_dialect import Server
+from smrotate.errors import TargetError
+from smrotate.rotators import mysql_dialect as sql
+from smrotate.rotators.mysql_dialect import Server
 
 MARIADB = Server("mariadb", (10, 11, 6))
 MYSQL8 = Server("mysql", (8, 0, 36))

@@ -8,8 +8,8 @@ import ssl
 import pymysql
 import pytest
 
-from framework.errors import Failure
-from rotators.mysql_errors import (
+from smrotate.errors import Failure
+from smrotate.rotators.mysql_errors import (
     STRICT,
     detail_of,
     failure_of,

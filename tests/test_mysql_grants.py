@@ -10,9 +10,9 @@ from typing import Any
 import pymysql.converters
 import pytest
 
-from rotators import mysql_clone
-from rotators.mysql_dialect import Server, Sql
-from rotators.mysql_grants import (
+from smrotate.rotators import mysql_clone
+from smrotate.rotators.mysql_dialect import Server, Sql
+from smrotate.rotators.mysql_grants import (
     ALL,
     GLOBAL,
     GrantParseError,

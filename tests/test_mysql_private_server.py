@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from framework.testing.mariadb import BINDIR_ENV, MariaDBServer, MariaDBSetupError, find_binaries
+from smrotate.testing.mariadb import BINDIR_ENV, MariaDBServer, MariaDBSetupError, find_binaries
 
 
 def test_missing_binaries_name_what_to_install(

@@ -14,8 +14,8 @@ from helpers import rotate, value
 from mariadb_fixtures import MakeUser, rotator
 from moto.rds.models import DBCluster, DBInstance, rds_backends
 
-from framework.testing.aws import account_id
-from framework.testing.mariadb import MariaDBServer
+from smrotate.testing.aws import account_id
+from smrotate.testing.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.mariadb
 

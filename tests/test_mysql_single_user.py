@@ -13,12 +13,12 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import new_token, rotate, value
 from mariadb_fixtures import Crash, MakeUser, crash_after, rotator
 
-from framework.driver import LocalDriver
-from framework.errors import LoginRefusedError, RotationStateError
-from framework.passwords import PasswordPolicy
-from framework.testing.mariadb import MariaDBServer
-from rotators.mysql import MySQLRotator
-from rotators.mysql_dialect import native_hash
+from smrotate.errors import LoginRefusedError, RotationStateError
+from smrotate.operator.driver import LocalDriver
+from smrotate.passwords import PasswordPolicy
+from smrotate.rotators.mysql import MySQLRotator
+from smrotate.rotators.mysql_dialect import native_hash
+from smrotate.testing.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.mariadb
 

@@ -13,9 +13,9 @@ from conftest import MakeSecret, moto_backend
 from helpers import new_token, step_event
 from memory import MemoryRotator, MemoryTarget
 
-from framework import observability, redaction
-from framework.driver import LocalDriver
-from framework.errors import LoginRefusedError, TargetError
+from smrotate import observability, redaction
+from smrotate.errors import LoginRefusedError, TargetError
+from smrotate.operator.driver import LocalDriver
 
 ROTATION_TOKEN = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0-rt"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from framework import redaction
-from framework.errors import ConfigurationError
-from framework.passwords import (
+from smrotate import redaction
+from smrotate.errors import ConfigurationError
+from smrotate.passwords import (
     DEFAULT_EXCLUDED,
     MIN_LENGTH,
     PUNCTUATION,
@@ -17,7 +17,7 @@ from framework.passwords import (
     generate_password,
     password_source_from_env,
 )
-from framework.store import SecretStore
+from smrotate.store import SecretStore
 
 
 def test_defaults_match_the_aws_templates() -> None:

@@ -14,8 +14,8 @@ from pg_fixtures import PgUser
 from pg_helpers import alter_role_lines, log_window, rotator
 from psycopg import sql
 
-from framework.errors import TargetError
-from framework.testing.postgres import PostgresServer
+from smrotate.errors import TargetError
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 MakeUser = Callable[..., PgUser]

@@ -15,11 +15,11 @@ from pg_fixtures import PgUser
 from pg_helpers import log_window, rotator
 from psycopg import sql
 
-from framework.driver import LocalDriver
-from framework.errors import Failure, LoginRefusedError, TargetError
-from framework.events import Step
-from framework.testing.postgres import PostgresServer
-from framework.testing.tls import Pki
+from smrotate.errors import Failure, LoginRefusedError, TargetError
+from smrotate.events import Step
+from smrotate.operator.driver import LocalDriver
+from smrotate.testing.postgres import PostgresServer
+from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.postgres
 MakeUser = Callable[..., PgUser]

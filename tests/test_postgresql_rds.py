@@ -15,8 +15,8 @@ from moto.rds.models import DBCluster, DBInstance, rds_backends
 from pg_fixtures import PgUser
 from pg_helpers import alter_role_lines, log_window, rotator
 
-from framework.testing.aws import account_id
-from framework.testing.postgres import PostgresServer
+from smrotate.testing.aws import account_id
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 MakeUser = Callable[..., PgUser]

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from framework.testing.postgres import (
+from smrotate.testing.postgres import (
     BINDIR_ENV,
     PostgresServer,
     PostgresSetupError,

@@ -15,9 +15,9 @@ from helpers import new_token, rotate, set_labels, step_event, value
 from pg_fixtures import PgUser
 from pg_helpers import alter_role_lines, log_window, rotator
 
-from framework.passwords import DEFAULT_EXCLUDED, PasswordPolicy
-from framework.testing.postgres import PostgresServer
-from rotators.postgresql import PostgreSQLRotator
+from smrotate.passwords import DEFAULT_EXCLUDED, PasswordPolicy
+from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 MakeUser = Callable[..., PgUser]

@@ -13,19 +13,19 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import count_calls, new_token, set_labels, step_event
 from memory import MemoryRotator, MemoryTarget
 
-from framework import rotator as rotator_module
-from framework.driver import LocalDriver
-from framework.errors import (
+from smrotate import rotator as rotator_module
+from smrotate.errors import (
     RotationInProgressError,
     RotationStateError,
     SecretFormatError,
     StoreError,
     TargetError,
 )
-from framework.events import RotationEvent, Step
-from framework.rotator import StepContext
-from framework.store import claim_label
-from framework.testing.aws import add_valueless_pending
+from smrotate.events import RotationEvent, Step
+from smrotate.operator.driver import LocalDriver
+from smrotate.rotator import StepContext
+from smrotate.store import claim_label
+from smrotate.testing.aws import add_valueless_pending
 
 USER = {"username": "app", "password": "initial-password-1"}
 
@@ -322,7 +322,7 @@ def test_test_failure_leaves_current_untouched_and_resumes(
 def test_rotation_token_is_passed_to_put_secret_value(
     sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
 ) -> None:
-    from framework.store import default_client
+    from smrotate.store import default_client
 
     arn = make_secret(USER)
     seen: list[dict[str, Any]] = []
@@ -351,7 +351,7 @@ def test_rotation_token_is_passed_to_put_secret_value(
 def test_rotation_token_is_passed_when_filling_rotate_secrets_version(
     sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
 ) -> None:
-    from framework.store import default_client
+    from smrotate.store import default_client
 
     arn = make_secret(USER)
     token = new_token()
@@ -390,7 +390,7 @@ def add_version(arn: str, version: str, stages: list[str]) -> None:
 @contextmanager
 def meanwhile(operation: str, action: Any, *, after: bool = True) -> Iterator[None]:
     """Run `action()` once, right after (or before) the first `operation` call."""
-    from framework.store import default_client
+    from smrotate.store import default_client
 
     events = default_client().meta.events
     event = f"{'after' if after else 'before'}-call.secrets-manager.{operation}"
@@ -462,7 +462,7 @@ def test_create_claims_again_once_a_rival_that_claimed_at_once_withdrew(
 ) -> None:
     """Both wrote before either read: each withdraws and waits a random pause. The rival here
     withdrew during the pause, so this rotation claims again and takes AWSPENDING."""
-    from framework.store import default_client
+    from smrotate.store import default_client
 
     arn = make_secret(USER)
     token, rival = new_token(), new_token()

@@ -13,7 +13,7 @@ from typing import Any
 from conftest import MakeSecret
 from test_docs import example_block
 
-from framework.driver import LocalDriver
+from smrotate.operator.driver import LocalDriver
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 MAX_README_LINES = 400

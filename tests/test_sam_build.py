@@ -27,8 +27,8 @@ from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES,
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
 
-from framework.testing.aws import REGION, enable_rotation
-from framework.testing.tls import Pki
+from smrotate.testing.aws import REGION, enable_rotation
+from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ package, handler_name, secret_arn = sys.argv[1:4]
 sys.path.insert(0, package)
 module_name, _, attribute = handler_name.rpartition(".")
 handler = getattr(importlib.import_module(module_name), attribute)
-from framework.driver import LocalDriver
+from smrotate.operator.driver import LocalDriver
 result = LocalDriver(handler).rotate(secret_arn)
 import boto3
 boto3.client("rds")  # a model the package keeps
@@ -146,12 +146,13 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         "tests",
         "bench",
         "templates",
-        "framework/testing",
-        "framework/cli.py",
-        "framework/operator",
+        "framework",
+        "rotators",
+        "smrotate/testing",
+        "smrotate/operator",
     ):
         assert not (package / absent).exists(), absent
-    assert (package / "rotators" / f"{engine}.py").is_file()
+    assert (package / "smrotate" / "rotators" / f"{engine}.py").is_file()
     assert not list(package.rglob("*.pyc"))
     assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     for version in template_versions():
@@ -166,7 +167,7 @@ def test_the_package_keeps_the_api_models_its_code_calls(
     package = sam_build(engine)
     kept = {p.name for p in (package / "botocore" / "data").iterdir() if p.is_dir()}
     called = set()
-    for source in [*package.glob("framework/**/*.py"), *package.glob("rotators/**/*.py")]:
+    for source in package.glob("smrotate/**/*.py"):
         called |= set(re.findall(r"\.client\(\s*\"([a-z0-9-]+)\"", source.read_text()))
     assert called
     assert called <= kept

@@ -9,8 +9,8 @@ import pytest
 from conftest import MakeSecret, moto_backend
 from helpers import count_calls, new_token
 
-from framework.errors import SecretFormatError, StoreError, VersionNotFoundError
-from framework.store import SecretDescription, SecretStore, default_client, reset_clients
+from smrotate.errors import SecretFormatError, StoreError, VersionNotFoundError
+from smrotate.store import SecretDescription, SecretStore, default_client, reset_clients
 
 
 def test_describe_is_typed_and_ignores_unlabelled_versions(

@@ -11,15 +11,15 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import new_token, set_labels, step_event
 from memory import MemoryRotator, MemoryTarget
 
-from framework.driver import LocalDriver
-from framework.errors import (
+from smrotate.errors import (
     ConfigurationError,
     LoginRefusedError,
     RotationStateError,
     SecretFormatError,
     TargetError,
 )
-from framework.events import Step
+from smrotate.events import Step
+from smrotate.operator.driver import LocalDriver
 
 ADMIN = {"username": "admin", "password": "admin-password-1"}
 

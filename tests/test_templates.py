@@ -35,8 +35,8 @@ from sam_templates import (
     with_defaults,
 )
 
-from framework.driver import LocalDriver
-from framework.errors import SecretFormatError
+from smrotate.errors import SecretFormatError
+from smrotate.operator.driver import LocalDriver
 
 VARIANTS = [
     pytest.param(engine, strategy, optional, id=f"{engine}-{strategy}-{label}")
@@ -106,7 +106,7 @@ def test_the_templates_differ_only_in_the_engine() -> None:
     """mysql.yaml is postgresql.yaml with the engine's names: a change is made to both."""
     names = [
         ("PostgreSQLRotationFunction", "MySQLRotationFunction"),
-        ("rotators.postgresql.lambda_handler", "rotators.mysql.lambda_handler"),
+        ("smrotate.rotators.postgresql.lambda_handler", "smrotate.rotators.mysql.lambda_handler"),
         (
             "for PostgreSQL and Aurora PostgreSQL secrets,",
             "for MySQL, MariaDB and Aurora MySQL secrets,",
@@ -301,7 +301,7 @@ def test_the_function_is_configured_from_the_parameters(
         expected["SECRETS_MANAGER_ENDPOINT"] = f"https://secretsmanager.{REGION}.amazonaws.com"
         expected["DATABASE_CA_BUNDLE"] = "certs/ca-bundle.pem"
     assert function["Environment"]["Variables"] == expected
-    assert function["Handler"] == f"rotators.{engine}.lambda_handler"
+    assert function["Handler"] == f"smrotate.rotators.{engine}.lambda_handler"
     assert function["Role"] == "<RotationRole.Arn>"
     assert function["Runtime"] == "python3.13"
     assert ("VpcConfig" in function) == optional

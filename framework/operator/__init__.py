@@ -1,4 +1,4 @@
-"""What the `smrotate` CLI does, apart from parsing arguments (framework/cli.py).
+"""What the `smrotate` CLI does, apart from parsing arguments (framework/operator/cli.py).
 
 One module per concern: `connection` (AWS client and its settings), `exit_codes` (the documented
 exit statuses and how AWS errors map to them), `health` (the diagnosis of one secret),

@@ -40,11 +40,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from framework.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
-from framework.events import RotationEvent, Step
-from framework.operator.health import ROTATOR_HINT
-from framework.rotator import StepContext
-from framework.store import (
+from smrotate.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
+from smrotate.events import RotationEvent, Step
+from smrotate.operator.health import ROTATOR_HINT
+from smrotate.rotator import StepContext
+from smrotate.store import (
     CLAIM_PREFIX,
     CURRENT,
     PENDING,
@@ -54,7 +54,7 @@ from framework.store import (
     SecretStore,
     claim_label,
 )
-from framework.strategies import PasswordRotator
+from smrotate.strategies import PasswordRotator
 
 # How many of the newest unlabelled versions cleanup tries when no labelled version logs in:
 # each is one GetSecretValue and one login (a refused one counts as a failed login).

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, cast
 
-from framework.operator.exit_codes import NO_CREDENTIALS, CliError, ExitCode
-from framework.store import MAX_ATTEMPTS, SecretStore, new_client
+from smrotate.operator.exit_codes import NO_CREDENTIALS, CliError, ExitCode
+from smrotate.store import MAX_ATTEMPTS, SecretStore, new_client
 
 RetryMode = Literal["legacy", "standard", "adaptive"]
 _RETRY_MODES = ("legacy", "standard", "adaptive")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from enum import IntEnum
 
-from framework.errors import StoreError
+from smrotate.errors import StoreError
 
 
 class ExitCode(IntEnum):

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from framework.operator.exit_codes import CliError, ExitCode
-from framework.operator.health import Diagnosis, Health, diagnose
-from framework.operator.output import iso, table, when
-from framework.store import SecretDescription, SecretStore
+from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.operator.health import Diagnosis, Health, diagnose
+from smrotate.operator.output import iso, table, when
+from smrotate.store import SecretDescription, SecretStore
 
 FILTER_KEYS = (
     "all",

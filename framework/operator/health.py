@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from framework.operator.output import span, utc, when
-from framework.store import SecretDescription
+from smrotate.operator.output import span, utc, when
+from smrotate.store import SecretDescription
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=15)
 ROTATOR_HINT = "ROTATOR is postgresql, mysql or MODULE:CLASS"

@@ -13,14 +13,14 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from framework.operator.exit_codes import CliError, ExitCode
-from framework.rotator import Rotator
-from framework.store import SecretStore
-from framework.strategies import PasswordRotator
+from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.rotator import Rotator
+from smrotate.store import SecretStore
+from smrotate.strategies import PasswordRotator
 
 SHIPPED = {
-    "postgresql": ("rotators.postgresql:PostgreSQLRotator", "postgres"),
-    "mysql": ("rotators.mysql:MySQLRotator", "mysql"),
+    "postgresql": ("smrotate.rotators.postgresql:PostgreSQLRotator", "postgres"),
+    "mysql": ("smrotate.rotators.mysql:MySQLRotator", "mysql"),
 }
 
 
@@ -46,7 +46,7 @@ def rotator_class(name: str) -> type[Rotator]:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type) or not issubclass(cls, Rotator):
         raise CliError(
-            f"{module_name}:{class_name} is not a Rotator subclass (framework.rotator.Rotator)",
+            f"{module_name}:{class_name} is not a Rotator subclass (smrotate.rotator.Rotator)",
             ExitCode.USAGE,
         )
     return cls

@@ -13,11 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.driver import LocalDriver, RotationResult
-from framework.events import Step
-from framework.operator.exit_codes import CliError, ExitCode
-from framework.rotator import Rotator
-from framework.store import SecretStore
+from smrotate.events import Step
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.rotator import Rotator
+from smrotate.store import SecretStore
 
 
 @dataclass

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from framework import redaction
+from smrotate import redaction
 
 
 def utc(moment: datetime) -> datetime:

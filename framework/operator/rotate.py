@@ -14,9 +14,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from framework.operator.exit_codes import CliError, ExitCode
-from framework.operator.health import ROTATOR_HINT
-from framework.store import SecretDescription, SecretStore
+from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.operator.health import ROTATOR_HINT
+from smrotate.store import SecretDescription, SecretStore
 
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(hour|hours|day|days)\s*\)")
 _CRON = re.compile(r"cron\(([^()]+)\)")

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from framework.errors import StoreError
-from framework.operator.health import ROTATOR_HINT, Diagnosis, diagnose, schedule_text
-from framework.operator.output import fields, iso, labels_text, when
-from framework.store import SecretDescription, SecretStore
+from smrotate.errors import StoreError
+from smrotate.operator.health import ROTATOR_HINT, Diagnosis, diagnose, schedule_text
+from smrotate.operator.output import fields, iso, labels_text, when
+from smrotate.store import SecretDescription, SecretStore
 
 
 @dataclass(frozen=True)

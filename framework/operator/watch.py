@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
 
-from framework.operator.output import labels_text, span
-from framework.store import CURRENT, PENDING, SecretDescription, SecretStore
+from smrotate.operator.output import labels_text, span
+from smrotate.store import CURRENT, PENDING, SecretDescription, SecretStore
 
 HEARTBEAT = 30.0
 

@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework.testing.aws import free_port
-from framework.testing.tls import Pki
+from smrotate.testing.aws import free_port
+from smrotate.testing.tls import Pki
 
 if TYPE_CHECKING:
     import psycopg

@@ -19,10 +19,10 @@ from helpers import value
 from pg_fixtures import PgUser
 from pg_helpers import rotator
 
-from framework.driver import LocalDriver
-from framework.events import Step
-from framework.operator.cleanup import Decision, cancel
-from framework.testing.postgres import PostgresServer
+from smrotate.events import Step
+from smrotate.operator.cleanup import Decision, cancel
+from smrotate.operator.driver import LocalDriver
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 ALTERNATING = {"ROTATION_STRATEGY": "alternating-users"}

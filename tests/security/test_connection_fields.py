@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from framework.database import DatabaseRotator
-from framework.errors import SecretFormatError
-from rotators.mysql import MySQLRotator
-from rotators.postgresql import PostgreSQLRotator
+from smrotate.database import DatabaseRotator
+from smrotate.errors import SecretFormatError
+from smrotate.rotators.mysql import MySQLRotator
+from smrotate.rotators.postgresql import PostgreSQLRotator
 
 BASE: dict[str, Any] = {
     "engine": "postgres",

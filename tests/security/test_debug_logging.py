@@ -31,11 +31,11 @@ from helpers import value
 from memory import MemoryRotator, MemoryTarget, Session
 from pg_fixtures import PgUser
 
-from framework import observability
-from framework.driver import LocalDriver, RotationResult
-from framework.store import Secret
-from framework.testing.postgres import PostgresServer
-from rotators.postgresql import PostgreSQLRotator
+from smrotate import observability
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.store import Secret
+from smrotate.testing.postgres import PostgresServer
 
 TESTS = Path(__file__).resolve().parent.parent
 STRATEGIES = ("single-user", "single-user-via-admin", "alternating-users")
@@ -308,8 +308,8 @@ if order == "before-import":  # as Lambda's runtime does: its handler, then the 
     logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s %(message)s")
 import boto3
 from moto import mock_aws
-from framework.driver import LocalDriver
-from framework.testing.aws import REGION, backend, enable_rotation, fake_aws_environment
+from smrotate.operator.driver import LocalDriver
+from smrotate.testing.aws import REGION, backend, enable_rotation, fake_aws_environment
 from memory import MemoryRotator, MemoryTarget
 if order == "after-import":
     logging.basicConfig(level=logging.DEBUG, format="%(name)s %(levelname)s %(message)s")

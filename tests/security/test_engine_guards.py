@@ -15,8 +15,8 @@ import pytest
 from conftest import MakeSecret
 from memory import MemoryRotator, MemoryTarget
 
-from framework.driver import LocalDriver
-from framework.errors import RotationStateError, SecretFormatError
+from smrotate.errors import RotationStateError, SecretFormatError
+from smrotate.operator.driver import LocalDriver
 
 ADMIN = {"username": "admin", "password": "admin-password-1"}
 VIA_ADMIN = {"ROTATION_STRATEGY": "single-user-via-admin"}

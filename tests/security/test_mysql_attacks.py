@@ -21,12 +21,12 @@ from conftest import MakeSecret
 from helpers import rotate, value
 from mariadb_fixtures import MakeUser, MariaDBUser, rotator
 
-from framework.database import ConnectionSettings
-from framework.driver import LocalDriver, RotationResult
-from framework.errors import Failure, LoginRefusedError, RotationStateError, TargetError
-from framework.testing.mariadb import MariaDBServer
-from framework.testing.tls import Pki
-from rotators.mysql import MySQLRotator, MySQLSession
+from smrotate.database import ConnectionSettings
+from smrotate.errors import Failure, LoginRefusedError, RotationStateError, TargetError
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.rotators.mysql import MySQLRotator, MySQLSession
+from smrotate.testing.mariadb import MariaDBServer
+from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.mariadb
 

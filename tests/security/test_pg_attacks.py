@@ -21,10 +21,10 @@ from pg_fixtures import PgUser
 from pg_helpers import LogWindow, alter_role_lines, log_window, rotator
 from psycopg import sql
 
-from framework.driver import LocalDriver, RotationResult
-from framework.errors import RotationStateError, SecretFormatError, TargetError
-from framework.testing.postgres import PostgresServer, scram_verifier
-from framework.testing.tls import Pki
+from smrotate.errors import RotationStateError, SecretFormatError, TargetError
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.testing.postgres import PostgresServer, scram_verifier
+from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.postgres
 MakeUser = Callable[..., PgUser]

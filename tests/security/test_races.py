@@ -28,12 +28,12 @@ from conftest import MakeSecret
 from mariadb_fixtures import MakeUser
 from pg_fixtures import PgUser
 
-from framework.rotator import Rotator
-from framework.store import CURRENT, PENDING, PREVIOUS
-from framework.testing.aws import backend, label_problems, labels
-from framework.testing.kit.racing import SIMULTANEOUS, STAGGERED, Outcome, can_fork, race
-from framework.testing.mariadb import MariaDBServer
-from framework.testing.postgres import PostgresServer
+from smrotate.rotator import Rotator
+from smrotate.store import CURRENT, PENDING, PREVIOUS
+from smrotate.testing.aws import backend, label_problems, labels
+from smrotate.testing.kit.racing import SIMULTANEOUS, STAGGERED, Outcome, can_fork, race
+from smrotate.testing.mariadb import MariaDBServer
+from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.skipif(not can_fork(), reason="the racers are forked processes")
 
@@ -111,7 +111,7 @@ def test_postgresql_two_process_races_never_strand_the_account(
     pg_admin_secret: str,
     strategy: str,
 ) -> None:
-    from rotators.postgresql import PostgreSQLRotator
+    from smrotate.rotators.postgresql import PostgreSQLRotator
 
     user = pg_user()
     extra = {} if strategy == "single-user" else {"masterarn": pg_admin_secret}
@@ -135,7 +135,7 @@ def test_mariadb_two_process_races_never_strand_the_account(
     mariadb_admin_secret: str,
     strategy: str,
 ) -> None:
-    from rotators.mysql import MySQLRotator
+    from smrotate.rotators.mysql import MySQLRotator
 
     user = mariadb_user()
     extra = {} if strategy == "single-user" else {"masterarn": mariadb_admin_secret}

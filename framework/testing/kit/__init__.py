@@ -7,8 +7,8 @@ each target write, target failures, racing rotations, cancel and cleanup, and a 
 everything the rotator logged, raised or printed. See docs/kit.md.
 """
 
-from framework.testing.kit.cases import ConformanceFailure
-from framework.testing.kit.subject import Subject
-from framework.testing.kit.suite import ConformanceSuite
+from smrotate.testing.kit.cases import ConformanceFailure
+from smrotate.testing.kit.subject import Subject
+from smrotate.testing.kit.suite import ConformanceSuite
 
 __all__ = ["ConformanceFailure", "ConformanceSuite", "Subject"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 
-from framework.store import CURRENT, PENDING, Secret, SecretStore
-from framework.testing.kit.recorder import Recorder
-from framework.testing.kit.subject import Subject
-from framework.testing.kit.world import World
+from smrotate.store import CURRENT, PENDING, Secret, SecretStore
+from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.subject import Subject
+from smrotate.testing.kit.world import World
 
 ADMIN_STRATEGIES = ("single-user-via-admin", "alternating-users")
 

@@ -8,8 +8,7 @@ import contextlib
 import uuid
 from collections.abc import Callable
 
-from framework.driver import LocalDriver
-from framework.errors import (
+from smrotate.errors import (
     Failure,
     LoginRefusedError,
     RotationInProgressError,
@@ -17,13 +16,14 @@ from framework.errors import (
     SmrotateError,
     TargetError,
 )
-from framework.events import STEPS_IN_ORDER, RotationEvent, Step
-from framework.rotator import Rotator
-from framework.store import CURRENT, PENDING, PREVIOUS, Secret
-from framework.testing.kit.injection import Injector, SimulatedCrash, login_fault
-from framework.testing.kit.recorder import Recorder
-from framework.testing.kit.subject import Subject
-from framework.testing.kit.world import ROTATION_TOKEN, World
+from smrotate.events import STEPS_IN_ORDER, RotationEvent, Step
+from smrotate.operator.driver import LocalDriver
+from smrotate.rotator import Rotator
+from smrotate.store import CURRENT, PENDING, PREVIOUS, Secret
+from smrotate.testing.kit.injection import Injector, SimulatedCrash, login_fault
+from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.subject import Subject
+from smrotate.testing.kit.world import ROTATION_TOKEN, World
 
 
 class ConformanceFailure(AssertionError):
@@ -296,7 +296,7 @@ def case_racing_processes(subject: Subject, recorder: Recorder, races: int = RAC
     one racer writes its version while the other is changing the password. After each race:
     labels consistent, no AWSPENDING left, AWSCURRENT logs in, and the other rotation was
     refused (or ran after the first had finished). False when the platform cannot fork."""
-    from framework.testing.kit.racing import SIMULTANEOUS, STAGGERED, can_fork, race
+    from smrotate.testing.kit.racing import SIMULTANEOUS, STAGGERED, can_fork, race
 
     with World(subject, recorder) as world:
         processes = subject.races_in_processes(world.rotator())
@@ -341,9 +341,9 @@ def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
     """A rotation stopped after each step, cancelled, cleaned up (`smrotate cancel --cleanup`
     with the rotator), then a new rotation that succeeds. False when the rotator cannot log in
     on its own (not a PasswordRotator): cleanup needs that, so the case does not apply."""
-    from framework.operator.cleanup import Decision, cancel
-    from framework.strategies import PasswordRotator
-    from framework.testing.aws import enable_rotation
+    from smrotate.operator.cleanup import Decision, cancel
+    from smrotate.strategies import PasswordRotator
+    from smrotate.testing.aws import enable_rotation
 
     with World(subject, recorder) as world:
         if not isinstance(world.rotator(), PasswordRotator):

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.database import DatabaseRotator
-from framework.rotator import Rotator
-from framework.strategies import PasswordRotator
+from smrotate.database import DatabaseRotator
+from smrotate.rotator import Rotator
+from smrotate.strategies import PasswordRotator
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
 

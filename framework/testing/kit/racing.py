@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
 
-from framework.rotator import Rotator
+from smrotate.rotator import Rotator
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
 TARGET_CHANGES = ("change_own_password", "set_password", "ensure_clone")
@@ -90,11 +90,11 @@ def _delay_first(owner: Any, names: Sequence[str], seconds: float) -> None:
 
 
 def _target_changes(rotator: Rotator) -> tuple[str, ...]:
-    from framework.strategies import PasswordRotator
+    from smrotate.strategies import PasswordRotator
 
     if isinstance(rotator, PasswordRotator):
         return TARGET_CHANGES
-    from framework.testing.kit.injection import target_writes
+    from smrotate.testing.kit.injection import target_writes
 
     return target_writes(rotator)
 
@@ -112,7 +112,7 @@ def _job(build: Callable[[], Rotator], endpoint: str, secret_id: str, timing: Ti
     before the fork and never used holds no connection, so the child may use its copy."""
     import boto3
 
-    from framework.store import client_config
+    from smrotate.store import client_config
 
     client = boto3.client("secretsmanager", endpoint_url=endpoint, config=client_config())
     return _Job(build, client, secret_id, timing)
@@ -120,7 +120,7 @@ def _job(build: Callable[[], Rotator], endpoint: str, secret_id: str, timing: Ti
 
 def _racer(job: _Job, barrier: Any, conn: Connection) -> None:
     """The child: one rotation through its own client, started with the others."""
-    from framework.store import reset_clients
+    from smrotate.store import reset_clients
 
     reset_clients()  # the parent's clients and cached values are not this process's
     conn.send(_rotate(job, barrier))
@@ -131,9 +131,9 @@ def _rotate(job: _Job, barrier: Any) -> Outcome:
     """One racer's rotation; never raises."""
     outcome: Outcome
     try:
-        from framework.driver import LocalDriver
-        from framework.errors import RotationInProgressError
-        from framework.store import SecretStore
+        from smrotate.errors import RotationInProgressError
+        from smrotate.operator.driver import LocalDriver
+        from smrotate.store import SecretStore
 
         rotator = job.build()
         rotator.store = SecretStore(job.client)
@@ -160,7 +160,7 @@ def _rotate(job: _Job, barrier: Any) -> Outcome:
 
 
 def _text(exc: BaseException) -> str:
-    from framework import redaction
+    from smrotate import redaction
 
     return redaction.scrub(f"{type(exc).__name__}: {exc}")
 

@@ -6,11 +6,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from framework.rotator import Rotator
-from framework.store import Secret
+from smrotate.rotator import Rotator
+from smrotate.store import Secret
 
 if TYPE_CHECKING:
-    from framework.testing.kit.world import World
+    from smrotate.testing.kit.world import World
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Subject:
         """`race_in_processes`, or its default for `rotator`."""
         if self.race_in_processes is not None:
             return self.race_in_processes
-        from framework.database import DatabaseRotator
+        from smrotate.database import DatabaseRotator
 
         return isinstance(rotator, DatabaseRotator)
 

@@ -17,9 +17,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from framework.testing.kit import attacks, cases
-from framework.testing.kit.recorder import Recorder
-from framework.testing.kit.subject import Subject
+from smrotate.testing.kit import attacks, cases
+from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.subject import Subject
 
 
 class ConformanceSuite:

@@ -12,13 +12,13 @@ import uuid
 from contextlib import ExitStack
 from types import TracebackType
 
-from framework.driver import LocalDriver, RotationResult
-from framework.rds import reset_client as reset_rds_client
-from framework.rotator import Rotator
-from framework.store import Secret, SecretStore, reset_clients
-from framework.testing import aws
-from framework.testing.kit.recorder import Recorder
-from framework.testing.kit.subject import Subject
+from smrotate.operator.driver import LocalDriver, RotationResult
+from smrotate.rds import reset_client as reset_rds_client
+from smrotate.rotator import Rotator
+from smrotate.store import Secret, SecretStore, reset_clients
+from smrotate.testing import aws
+from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.subject import Subject
 
 ROTATION_TOKEN = "c0f1e2d3-b4a5-4697-8877-66554433aa11-kit"  # noqa: S105 - fake, sent with every step: must never leak
 

@@ -28,9 +28,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from framework.errors import RotationInProgressError, RotationStateError
-from framework.events import STEPS_IN_ORDER, RotationEvent, Step
-from framework.store import CURRENT, PENDING, SecretDescription, SecretStore
+from smrotate.errors import RotationInProgressError, RotationStateError
+from smrotate.events import STEPS_IN_ORDER, RotationEvent, Step
+from smrotate.store import CURRENT, PENDING, SecretDescription, SecretStore
 
 Handler = Callable[[Mapping[str, Any], Any], Any]
 StepObserver = Callable[[Step, BaseException | None], None]

@@ -1,10 +1,10 @@
 """`smrotate`: start, follow, cancel and repair rotations, and run them on this machine.
 
-This module parses arguments and dispatches; the work is in `framework.operator`, imported by
+This module parses arguments and dispatches; the work is in `smrotate.operator`, imported by
 the command that needs it so that `smrotate status` never pays for a database driver. Results go
 to standard output (a table, or JSON with --output json); progress, logs and errors go to
 standard error. No secret value is ever printed: everything passes through redaction.scrub.
-Exit statuses are `framework.operator.exit_codes.ExitCode` (documented in docs/cli.md).
+Exit statuses are `smrotate.operator.exit_codes.ExitCode` (documented in docs/cli.md).
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from framework import __version__
-from framework.errors import (
+from smrotate import __version__
+from smrotate.errors import (
     ConfigurationError,
     RotationInProgressError,
     RotationStateError,
     SmrotateError,
     StoreError,
 )
-from framework.operator.exit_codes import CliError, ExitCode, from_store_error
-from framework.operator.output import emit, emit_json, note
+from smrotate.operator.exit_codes import CliError, ExitCode, from_store_error
+from smrotate.operator.output import emit, emit_json, note
 
 if TYPE_CHECKING:
-    from framework.store import SecretStore
+    from smrotate.store import SecretStore
 
 _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 MAX_SECRET_ID = 2048
@@ -234,7 +234,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store(args: argparse.Namespace) -> SecretStore:
-    from framework.operator.connection import Connection, open_store
+    from smrotate.operator.connection import Connection, open_store
 
     return open_store(Connection(args.region, args.profile, args.endpoint_url))
 
@@ -244,7 +244,7 @@ _RESTORE: list[Callable[[], None]] = []  # undone when main() returns (callers i
 
 def _quiet_logs(args: argparse.Namespace) -> None:
     """Rotator logs to standard error; INFO lines only with --verbose (until main returns)."""
-    from framework import observability
+    from smrotate import observability
 
     stream, level = observability.log_stream(), observability.logger.log_level
     _RESTORE.append(lambda: observability.set_log_stream(stream))
@@ -255,8 +255,8 @@ def _quiet_logs(args: argparse.Namespace) -> None:
 
 def cmd_rotate(args: argparse.Namespace) -> int:
     """RotateSecret, then (with --wait) follow it."""
-    from framework.operator.rotate import RotationSettings, start
-    from framework.operator.watch import Outcome, watch
+    from smrotate.operator.rotate import RotationSettings, start
+    from smrotate.operator.watch import Outcome, watch
 
     if not args.wait and args.timeout is not None:
         raise CliError("--timeout applies only with --wait", ExitCode.USAGE)
@@ -319,7 +319,7 @@ def cmd_rotate(args: argparse.Namespace) -> int:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """CancelRotateSecret, and the safe cleanup."""
-    from framework.operator.cleanup import cancel, report_lines, report_record
+    from smrotate.operator.cleanup import cancel, report_lines, report_record
 
     if args.rotator and not args.cleanup:
         raise CliError("--rotator is used only with --cleanup", ExitCode.USAGE)
@@ -328,7 +328,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
     store = _store(args)
     rotator = None
     if args.rotator:
-        from framework.operator.loading import login_rotator
+        from smrotate.operator.loading import login_rotator
 
         _quiet_logs(args)
         rotator = login_rotator(args.rotator, store, os.environ)
@@ -343,8 +343,8 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     """Status and diagnosis of each secret; 9 when one needs attention."""
-    from framework.operator.health import NEEDS_ATTENTION
-    from framework.operator.status import secret_status, status_record, status_text
+    from smrotate.operator.health import NEEDS_ATTENTION
+    from smrotate.operator.status import secret_status, status_record, status_text
 
     store = _store(args)
     moment = now()
@@ -371,7 +371,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_fleet(args: argparse.Namespace) -> int:
     """Every secret's health; 9 when one needs attention."""
-    from framework.operator.fleet import (
+    from smrotate.operator.fleet import (
         counts,
         fleet_record,
         fleet_table,
@@ -380,7 +380,7 @@ def cmd_fleet(args: argparse.Namespace) -> int:
         summary,
         survey,
     )
-    from framework.operator.health import NEEDS_ATTENTION, Health
+    from smrotate.operator.health import NEEDS_ATTENTION, Health
 
     filters = [parse_filter(text) for text in args.filter]
     healths = None
@@ -415,8 +415,8 @@ def cmd_fleet(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The four steps on this machine through the local driver."""
-    from framework.operator.loading import build_rotator
-    from framework.operator.local_run import run_record, run_rotation, step_line, summary_lines
+    from smrotate.operator.loading import build_rotator
+    from smrotate.operator.local_run import run_record, run_rotation, step_line, summary_lines
 
     store = _store(args)
     _quiet_logs(args)
@@ -440,18 +440,19 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(demo_args: Sequence[str]) -> int:
-    """framework.demo.main(demo_args), imported only now."""
+    """smrotate.operator.demo.main(demo_args), imported only now."""
     try:
-        module = importlib.import_module("framework.demo")
+        module = importlib.import_module("smrotate.operator.demo")
     except ModuleNotFoundError as exc:
-        if exc.name != "framework.demo":
+        if exc.name != "smrotate.operator.demo":
             raise CliError(
                 f"smrotate demo needs a module that is not installed ({exc.name}); install the "
                 "demo extra: pip install 'smrotate[demo]'",
                 ExitCode.ERROR,
             ) from None
         raise CliError(
-            "smrotate demo is not available in this install (framework/demo.py is missing); "
+            "smrotate demo is not available in this install (smrotate/operator/demo.py is "
+            "missing); "
             "reinstall smrotate from a complete checkout",
             ExitCode.ERROR,
         ) from None

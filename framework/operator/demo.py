@@ -1,13 +1,13 @@
 """`smrotate demo`: rotate a real PostgreSQL password on this machine, step by step.
 
-It starts a private PostgreSQL (framework.testing.postgres: TLS from a CA made on the spot,
+It starts a private PostgreSQL (smrotate.testing.postgres: TLS from a CA made on the spot,
 scram-sha-256) and moto server on loopback as Secrets Manager, creates a user and its secret,
 then rotates it with the real handler through the local driver: single user twice, then
 alternating users twice. After each step it prints the staging labels; after each rotation, the
 proof of which passwords log in. Passwords appear only as fingerprints (`#` and the first 8 hex
 digits of their SHA-256). Everything it started is stopped and removed at the end.
 
-Usage: python -m framework.demo   (or `smrotate demo`, `make demo`)
+Usage: python -m smrotate.operator.demo   (or `smrotate demo`, `make demo`)
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from framework import redaction
+from smrotate import redaction
 
 if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
-    from framework.events import Step
-    from framework.testing.postgres import PostgresServer
+    from smrotate.events import Step
+    from smrotate.testing.postgres import PostgresServer
 
 USER, TABLE = "app", "orders"
 PLAN = [
@@ -101,8 +101,8 @@ class Demo:
 
     def rotate(self, handler: Callable[..., Any], title: str) -> bool:
         """One rotation through the local driver, step by step."""
-        from framework.driver import LocalDriver
-        from framework.store import SecretStore
+        from smrotate.operator.driver import LocalDriver
+        from smrotate.store import SecretStore
 
         say(f"\n== {title} ==")
         started = time.perf_counter()
@@ -138,9 +138,9 @@ def start_servers(stack: ExitStack, workdir: Path) -> tuple[PostgresServer, str]
     """The private PostgreSQL and moto server, both stopped when `stack` closes."""
     from moto.server import ThreadedMotoServer
 
-    from framework.testing.aws import free_port
-    from framework.testing.postgres import PostgresServer, find_bindir, supports_tls
-    from framework.testing.tls import make_pki
+    from smrotate.testing.aws import free_port
+    from smrotate.testing.postgres import PostgresServer, find_bindir, supports_tls
+    from smrotate.testing.tls import make_pki
 
     bindir = find_bindir()
     tls = supports_tls(bindir)
@@ -168,8 +168,8 @@ def create_secret(server: PostgresServer, sm: SecretsManagerClient) -> str:
     """The user, a table it may read, its secret (rotation on) and the admin secret; the ARN."""
     from psycopg import sql
 
-    from framework.passwords import PasswordPolicy, generate_password
-    from framework.testing.aws import enable_rotation
+    from smrotate.passwords import PasswordPolicy, generate_password
+    from smrotate.testing.aws import enable_rotation
 
     password = generate_password(PasswordPolicy())
     redaction.register(password)
@@ -193,9 +193,9 @@ def run() -> bool:
     """The whole demo; True when every rotation and every proof went as expected."""
     import boto3
 
-    from framework.observability import logger
-    from framework.operator.loading import rotator_class
-    from framework.testing.aws import REGION, fake_aws_environment
+    from smrotate.observability import logger
+    from smrotate.operator.loading import rotator_class
+    from smrotate.testing.aws import REGION, fake_aws_environment
 
     rotator = rotator_class("postgresql")  # by name: the framework never imports rotators
     with ExitStack() as stack:
