@@ -8,6 +8,7 @@ A database rotator subclasses `DatabaseRotator`, names its engines, and implemen
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import ssl
@@ -19,6 +20,7 @@ from typing import Any, ClassVar, TypeVar
 
 from smrotate import redaction
 from smrotate.errors import (
+    ConfigurationError,
     Failure,
     IdentityMismatchError,
     LoginRefusedError,
@@ -181,6 +183,9 @@ class DatabaseRotator(PasswordRotator[SessionT]):
     """
 
     engines: ClassVar[frozenset[str]] = frozenset()
+    # The driver module the steps that log in import, and the pip extra that installs it.
+    driver_module: ClassVar[str] = ""
+    driver_extra: ClassVar[str] = ""
     default_port: ClassVar[int] = 0
     default_dbname: ClassVar[str | None] = None
     max_username_length: ClassVar[int] = 63
@@ -209,6 +214,16 @@ class DatabaseRotator(PasswordRotator[SessionT]):
         conformance kit can stop a run before or after any statement.
         """
         raise NotImplementedError
+
+    def check_installed(self) -> None:
+        """ConfigurationError naming the extra when `driver_module` is not installed; looks the
+        module up without importing it (createSecret stays free of the driver's cost)."""
+        if self.driver_module and importlib.util.find_spec(self.driver_module) is None:
+            raise ConfigurationError(
+                f"{type(self).__name__} needs the {self.driver_module} driver, which is not "
+                f"installed: pip install 'smrotate[{self.driver_extra}]' (in a Lambda package, "
+                "build it with the SAM template of this engine)"
+            )
 
     def session_facts(self, session: SessionT) -> SessionFacts:
         """Who the server says `session` is and whether it runs over TLS. Read-only, one

@@ -63,11 +63,20 @@ class PasswordRotator(Rotator, Generic[SessionT]):
     `complete_admin_secret`, `username_limit`.
     """
 
-    strategies: ClassVar[tuple[str, ...]] = (
-        "single-user",
-        "single-user-via-admin",
-        "alternating-users",
-    )
+    # The strategies this rotator offers, declared by the hooks it implements (set in
+    # __init_subclass__): single-user always; single-user-via-admin with `set_password`;
+    # alternating-users with `set_password` and `ensure_clone`. A subclass may narrow it.
+    strategies: ClassVar[tuple[str, ...]] = ("single-user",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        offered = ["single-user"]
+        if cls.set_password is not PasswordRotator.set_password:
+            offered.append("single-user-via-admin")
+            if cls.ensure_clone is not PasswordRotator.ensure_clone:
+                offered.append("alternating-users")
+        narrowed = cls.__dict__.get("strategies")
+        cls.strategies = tuple(n for n in offered if narrowed is None or n in narrowed)
 
     # ------------------------------------------------------------ target hooks
 
@@ -209,14 +218,54 @@ class PasswordRotator(Rotator, Generic[SessionT]):
 
     @property
     def strategy(self) -> Strategy:
-        """The strategy named by ROTATION_STRATEGY (default single-user)."""
+        """The strategy named by ROTATION_STRATEGY (default single-user); ConfigurationError
+        naming the missing hooks when this rotator does not offer it."""
+        name = self.env.get("ROTATION_STRATEGY", "").strip() or "single-user"
+        if name in STRATEGIES and name not in self.strategies:
+            missing = ["set_password"] if "via-admin" in name else ["set_password", "ensure_clone"]
+            missing = [
+                hook
+                for hook in missing
+                if getattr(type(self), hook) is getattr(PasswordRotator, hook)
+            ]
+            raise ConfigurationError(
+                f"ROTATION_STRATEGY is {name}, but {type(self).__name__} does not implement "
+                f"{' and '.join(missing)}, so it offers only {', '.join(self.strategies)}"
+            )
         name = env_choice(self.env, "ROTATION_STRATEGY", "single-user", self.strategies)
         return STRATEGIES[name]()
+
+    def check_capabilities(self, ctx: StepContext) -> None:
+        """createSecret's check, before anything is stored: the strategy is one this rotator
+        offers, what it needs is installed (`check_installed`), and an admin strategy's secret
+        names its admin secret in `masterarn`. Read-only; raises naming what is missing."""
+        strategy = self.strategy
+        self.check_installed()
+        if strategy.needs_admin:
+            arn = ctx.current().get("masterarn")
+            if not isinstance(arn, str) or not arn.strip():
+                raise SecretFormatError(
+                    f"strategy {strategy.name} needs 'masterarn' in the secret "
+                    f"{ctx.description.name}: the ARN of the admin secret that may set "
+                    "passwords; add it to AWSCURRENT, then rotate again"
+                )
+
+    def check_installed(self) -> None:
+        """Raise ConfigurationError, naming the pip extra, when what the steps that talk to
+        the target import is missing. Default: nothing to check. Imports nothing."""
+
+    def verify_pending(self, value: Secret) -> None:
+        """Log in with `value` and run `check_login`: testSecret's proof, for operators too
+        (cleanup). LoginRefusedError when refused. Read-only."""
+        with self.login(value) as session:
+            self.check_login(session, value)
 
     # ------------------------------------------------------- Rotator's hooks
 
     def build_pending(self, ctx: StepContext) -> Secret:
-        """The strategy's pending value: same fields, maybe another user, a new password."""
+        """The strategy's pending value: same fields, maybe another user, a new password;
+        `check_capabilities` first, so a rotation it cannot finish never stores AWSPENDING."""
+        self.check_capabilities(ctx)
         return self.strategy.build_pending(self, ctx)
 
     def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
@@ -224,9 +273,8 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         self.strategy.apply(self, ctx, pending)
 
     def test_pending(self, ctx: StepContext, pending: Secret) -> None:
-        """Log in with `pending` and run `check_login`."""
-        with self.login(pending) as session:
-            self.check_login(session, pending)
+        """Log in with `pending` and run `check_login` (`verify_pending`)."""
+        self.verify_pending(pending)
 
     def retire_pending(self, ctx: StepContext, pending: Secret) -> bool:
         """After a rotation was discarded (`cancel --cleanup`): leave no working credentials
@@ -242,6 +290,7 @@ class Strategy(ABC):
     """How a PasswordRotator makes new credentials valid."""
 
     name: ClassVar[str]
+    needs_admin: ClassVar[bool] = True  # uses the admin secret named by `masterarn`
 
     def pending_username(self, rotator: Target, ctx: StepContext, current: Secret) -> str:
         """The user the pending version names; the same user by default."""
@@ -315,6 +364,7 @@ class SingleUser(Strategy):
     """The user changes its own password."""
 
     name = "single-user"
+    needs_admin = False
 
     def apply(self, rotator: Target, ctx: StepContext, pending: Secret) -> None:
         current = ctx.current()

@@ -112,6 +112,8 @@ class PostgreSQLRotator(DatabaseRotator["psycopg.Connection[Any]"]):
     """PostgreSQL passwords, the three strategies; sessions are autocommit psycopg connections."""
 
     engines: ClassVar[frozenset[str]] = frozenset({"postgres", "aurora-postgresql"})
+    driver_module: ClassVar[str] = "psycopg"
+    driver_extra: ClassVar[str] = "postgres"
     default_port: ClassVar[int] = 5432
     default_dbname: ClassVar[str | None] = "postgres"
     max_username_length: ClassVar[int] = MAX_NAME_BYTES

@@ -1,0 +1,113 @@
+"""Capabilities are declared by the hooks a rotator implements and checked at createSecret,
+before anything is stored: a rotation the rotator cannot finish never leaves AWSPENDING."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, ClassVar
+
+import pytest
+from conftest import MakeSecret, labels, moto_backend
+from helpers import new_token, step_event
+
+from smrotate.errors import ConfigurationError, LoginRefusedError, SecretFormatError
+from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.store import Secret
+from smrotate.strategies import PasswordRotator
+
+USERS: dict[str, str] = {}
+
+
+class OwnPasswordOnly(PasswordRotator[str]):
+    """The two required hooks and nothing else."""
+
+    @contextmanager
+    def login(self, secret: Secret) -> Iterator[str]:
+        if USERS.get(secret["username"]) != secret["password"]:
+            raise LoginRefusedError("refused")
+        yield str(secret["username"])
+
+    def change_own_password(self, session: str, secret: Secret, password: str) -> None:
+        USERS[session] = password
+
+
+class WithAdmin(OwnPasswordOnly):
+    def set_password(self, admin: str, username: str, password: str) -> None:
+        USERS[username] = password
+
+
+class WithClones(WithAdmin):
+    def ensure_clone(self, admin: str, base: str, clone: str, password: str) -> bool:
+        USERS.setdefault(clone, password)
+        return True
+
+
+class Narrowed(WithClones):
+    strategies: ClassVar[tuple[str, ...]] = ("single-user", "alternating-users")
+
+
+def test_the_strategies_offered_follow_the_hooks_implemented() -> None:
+    assert OwnPasswordOnly.strategies == ("single-user",)
+    assert WithAdmin.strategies == ("single-user", "single-user-via-admin")
+    assert WithClones.strategies == ("single-user", "single-user-via-admin", "alternating-users")
+    assert Narrowed.strategies == ("single-user", "alternating-users")
+    assert PostgreSQLRotator.strategies == WithClones.strategies
+
+
+def versions(arn: str) -> dict[str, list[str]]:
+    return labels(moto_backend().secrets[arn].name)
+
+
+def stored_versions(arn: str) -> int:
+    return len(moto_backend().secrets[arn].versions)
+
+
+@pytest.mark.parametrize(
+    ("cls", "strategy", "missing"),
+    [
+        (OwnPasswordOnly, "alternating-users", "set_password and ensure_clone"),
+        (OwnPasswordOnly, "single-user-via-admin", "set_password"),
+        (WithAdmin, "alternating-users", "ensure_clone"),
+    ],
+)
+def test_create_secret_refuses_a_strategy_the_rotator_cannot_do_before_storing_anything(
+    sm: Any, make_secret: MakeSecret, cls: type[PasswordRotator[Any]], strategy: str, missing: str
+) -> None:
+    USERS["app"] = "app-password-1"
+    arn = make_secret({"username": "app", "password": "app-password-1", "masterarn": "x"})
+    before = (versions(arn), stored_versions(arn))
+    rotator = cls(env={"ROTATION_STRATEGY": strategy})
+    with pytest.raises(ConfigurationError) as caught:
+        rotator.handle(step_event("createSecret", arn, new_token()))
+    assert f"does not implement {missing}" in str(caught.value)
+    assert (versions(arn), stored_versions(arn)) == before  # nothing stored, nothing labelled
+
+
+@pytest.mark.parametrize("strategy", ["single-user-via-admin", "alternating-users"])
+def test_create_secret_refuses_an_admin_strategy_without_masterarn(
+    sm: Any, make_secret: MakeSecret, strategy: str
+) -> None:
+    USERS["app"] = "app-password-1"
+    arn = make_secret({"username": "app", "password": "app-password-1"})
+    before = stored_versions(arn)
+    with pytest.raises(SecretFormatError, match="needs 'masterarn'"):
+        WithClones(env={"ROTATION_STRATEGY": strategy}).handle(
+            step_event("createSecret", arn, new_token())
+        )
+    assert stored_versions(arn) == before
+
+
+class NoDriver(PostgreSQLRotator):
+    driver_module: ClassVar[str] = "smrotate_no_such_driver"
+
+
+def test_create_secret_refuses_a_missing_driver_extra_naming_it(
+    sm: Any, make_secret: MakeSecret
+) -> None:
+    secret = {"engine": "postgres", "host": "db.example", "username": "a", "password": "p" * 12}
+    arn = make_secret(secret)
+    before = stored_versions(arn)
+    with pytest.raises(ConfigurationError, match=r"pip install 'smrotate\[postgres\]'"):
+        NoDriver(env={}).handle(step_event("createSecret", arn, new_token()))
+    assert stored_versions(arn) == before
