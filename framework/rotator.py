@@ -418,9 +418,10 @@ class Rotator(ABC):
         self.test_pending(ctx, ctx.pending())
 
     def _finish(self, ctx: StepContext) -> None:
+        from smrotate.labels import finish_labels  # the one copy of finishSecret's label moves
+
         current = ctx.description.current
-        self.store.move_label(ctx.arn, CURRENT, ctx.token, current)
-        self.store.remove_label(ctx.arn, PENDING, ctx.token)
+        finish_labels(self.store, ctx.arn, ctx.token, current)
         logger.info(f"AWSCURRENT moved to version {ctx.token} from {current}")
 
 
