@@ -11,10 +11,11 @@ the target accepts, checked with the rotator (`--rotator`):
   the discarded password, which no label points at any more, so the admin gives it a fresh one
   that no version holds.
 - AWSCURRENT is refused and the pending credentials pass testSecret's check (the rotator's
-  `test_pending`): setSecret had already run, so the rotation is finished as finishSecret would:
-  AWSCURRENT moves to the pending version (AWSPREVIOUS follows), then AWSPENDING is removed. The
-  labels are moved here, not by the rotator's finishSecret, because the rotator refuses every
-  step while rotation is off, which it is after the cancel.
+  `verify_pending`): setSecret had already run, so the rotation is finished with finishSecret's
+  own label moves (`smrotate.labels.finish_labels`): AWSCURRENT moves to the pending version
+  (AWSPREVIOUS follows), then AWSPENDING is removed. They are called here, not through the
+  rotator's finishSecret step, because the rotator refuses every step while rotation is off,
+  which it is after the cancel.
 - Neither works: the working password may sit in a version that holds no label (a rotation
   whose AWSPENDING another rotation took had set it; see defect 9's races), or in AWSPREVIOUS.
   Cleanup lists the versions (ListSecretVersionIds with IncludeDeprecated; moto lists them all
@@ -42,6 +43,7 @@ from typing import Any
 
 from smrotate.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
 from smrotate.events import RotationEvent, Step
+from smrotate.labels import LabelChange, finish_changes, finish_labels
 from smrotate.operator.health import ROTATOR_HINT
 from smrotate.rotator import StepContext
 from smrotate.store import (
@@ -71,47 +73,50 @@ class Decision(StrEnum):
     REFUSE = "refused"
 
 
-@dataclass(frozen=True)
-class Change:
-    """One UpdateSecretVersionStage: `label` onto `version` (from `moved_from`), or off it."""
+def change_text(change: LabelChange, done: bool) -> str:
+    """`removed AWSPENDING from version X` (or `would remove ...` when not done)."""
+    if change.remove:
+        verb = "removed" if done else "would remove"
+        return f"{verb} {change.label} from version {change.version}"
+    verb = "moved" if done else "would move"
+    if change.moved_from is None:
+        return f"{verb} {change.label} to version {change.version}"
+    return f"{verb} {change.label} from version {change.moved_from} to version {change.version}"
 
-    label: str
-    version: str
-    remove: bool = False
-    moved_from: str | None = None
 
-    def text(self, done: bool) -> str:
-        """`removed AWSPENDING from version X` (or `would remove ...` when not done)."""
-        if self.remove:
-            verb = "removed" if done else "would remove"
-            return f"{verb} {self.label} from version {self.version}"
-        verb = "moved" if done else "would move"
-        if self.moved_from is None:
-            return f"{verb} {self.label} to version {self.version}"
-        return f"{verb} {self.label} from version {self.moved_from} to version {self.version}"
-
-    def record(self) -> dict[str, Any]:
-        """JSON-ready."""
-        if self.remove:
-            return {"action": "remove", "label": self.label, "version": self.version}
-        return {
-            "action": "move",
-            "label": self.label,
-            "from_version": self.moved_from,
-            "to_version": self.version,
-        }
+def change_record(change: LabelChange) -> dict[str, Any]:
+    """JSON-ready."""
+    if change.remove:
+        return {"action": "remove", "label": change.label, "version": change.version}
+    return {
+        "action": "move",
+        "label": change.label,
+        "from_version": change.moved_from,
+        "to_version": change.version,
+    }
 
 
 @dataclass
 class Plan:
-    """Cleanup's decision for one secret, why, what it checked, and the label changes."""
+    """Cleanup's decision for one secret, why, what it checked, and the label changes.
+
+    `finish` is (pending, current) when the rotation is finished: finishSecret's label moves,
+    made by the engine (`finish_labels`) before the other `changes`.
+    """
 
     decision: Decision
     reason: str
     pending: str | None = None
     current: str | None = None
     checks: list[str] = field(default_factory=list)
-    changes: list[Change] = field(default_factory=list)
+    changes: list[LabelChange] = field(default_factory=list)
+    finish: tuple[str, str] | None = None
+
+    @property
+    def label_changes(self) -> list[LabelChange]:
+        """Every label change, in the order `apply` makes them."""
+        finishing = finish_changes(*self.finish) if self.finish is not None else ()
+        return [*finishing, *self.changes]
 
 
 def assess(
@@ -124,7 +129,7 @@ def assess(
     plan = _assess(store, description, rotator, ref)
     if plan.decision is not Decision.REFUSE:
         plan.changes += [
-            Change(claim_label(version), version, remove=True)
+            LabelChange(claim_label(version), version, remove=True)
             for version in sorted(description.claims)
         ]
     return plan
@@ -221,7 +226,7 @@ def _check_logins(
             "AWSCURRENT logs in, so the target still accepts the current credentials: removing "
             f"AWSPENDING from version {pending} leaves everything working"
         )
-        plan.changes.append(Change(PENDING, pending, remove=True))
+        plan.changes.append(LabelChange(PENDING, pending, remove=True))
         return plan
     pending_value = store.read_if_exists(description.arn, pending)
     if pending_value is None:
@@ -233,10 +238,9 @@ def _check_logins(
         )
         _restore(store, description, rotator, plan, [current_value])
         return plan
-    ctx = StepContext(rotator, RotationEvent(Step.TEST, description.arn, pending), description)
     try:
         rotator.check_secret(pending_value, f"the AWSPENDING value of secret {description.name}")
-        rotator.test_pending(ctx, pending_value)
+        rotator.verify_pending(pending_value)
     except LoginRefusedError:
         plan.checks.append(f"AWSPENDING (version {pending}) is refused")
         plan.reason = (
@@ -256,10 +260,7 @@ def _check_logins(
         "password, so discarding AWSPENDING would strand the application; the rotation is "
         "finished instead"
     )
-    plan.changes += [
-        Change(CURRENT, pending, moved_from=current),
-        Change(PENDING, pending, remove=True),
-    ]
+    plan.finish = (pending, current)
     return plan
 
 
@@ -329,18 +330,18 @@ def _plan_restore(plan: Plan, version: str, what: str) -> None:
         "moved back; AWSCURRENT moves to it"
         + (f", and AWSPENDING is removed from version {plan.pending}" if plan.pending else "")
     )
-    plan.changes.append(Change(CURRENT, version, moved_from=plan.current))
+    plan.changes.append(LabelChange(CURRENT, version, moved_from=plan.current))
     if plan.pending is not None and plan.pending != version:
-        plan.changes.append(Change(PENDING, plan.pending, remove=True))
+        plan.changes.append(LabelChange(PENDING, plan.pending, remove=True))
 
 
 def apply(store: SecretStore, arn: str, plan: Plan) -> None:
-    """Make the plan's label changes, in order (each is one UpdateSecretVersionStage)."""
+    """Make the plan's label changes, in order: finishSecret's own moves when the plan finishes
+    the rotation (`finish_labels`), then each other change (one UpdateSecretVersionStage)."""
+    if plan.finish is not None:
+        finish_labels(store, arn, *plan.finish)
     for change in plan.changes:
-        if change.remove:
-            store.remove_label(arn, change.label, change.version)
-        else:
-            store.move_label(arn, change.label, change.version, change.moved_from)
+        change.apply(store, arn)
 
 
 @dataclass
@@ -413,6 +414,8 @@ def _retire(
     if value is None:
         return False
     rotator.check_secret(value, f"the discarded value of secret {description.name}")
+    # retire_pending still takes a step context (the admin strategies read AWSCURRENT and the
+    # admin secret through it): the one context cleanup builds, until the engine takes none.
     ctx = StepContext(rotator, RotationEvent(Step.SET, description.arn, pending), description)
     return rotator.retire_pending(ctx, value)
 
@@ -432,10 +435,10 @@ def report_lines(report: CancelReport, ref: str) -> list[str]:
         lines.extend(f"checked: {check}" for check in plan.checks)
         lines.append(f"cleanup: {plan.decision.value}: {plan.reason}")
         done = not report.dry_run and plan.decision is not Decision.REFUSE
-        lines.extend(change.text(done) for change in plan.changes)
+        lines.extend(change_text(change, done) for change in plan.label_changes)
         if plan.decision is Decision.REFUSE:
             lines.append("no label changed")
-        elif not plan.changes:
+        elif not plan.label_changes:
             lines.append("no label changed" if not report.dry_run else "would change no label")
     if report.retired:
         lines.append(
@@ -472,7 +475,7 @@ def report_record(report: CancelReport) -> dict[str, Any]:
             "pending_version": plan.pending,
             "current_version": plan.current,
             "checks": plan.checks,
-            "changes": [c.record() for c in plan.changes],
+            "changes": [change_record(c) for c in plan.label_changes],
             "applied": not report.dry_run and plan.decision is not Decision.REFUSE,
         },
         "leftover_pending": report.leftover_pending,
