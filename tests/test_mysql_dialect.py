@@ -10,8 +10,8 @@ import pymysql.converters
 import pytest
 
 from smrotate.errors import TargetError
-from smrotate.rotators import mysql_dialect as sql
-from smrotate.rotators.mysql_dialect import Server
+from smrotate.rotators.mysql import sql
+from smrotate.rotators.mysql.sql import Server
 
 MARIADB = Server("mariadb", (10, 11, 6))
 MYSQL8 = Server("mysql", (8, 0, 36))

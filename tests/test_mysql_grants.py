@@ -10,9 +10,8 @@ from typing import Any
 import pymysql.converters
 import pytest
 
-from smrotate.rotators import mysql_clone
-from smrotate.rotators.mysql_dialect import Server, Sql
-from smrotate.rotators.mysql_grants import (
+from smrotate.rotators.mysql import clone as mysql_clone
+from smrotate.rotators.mysql.grants import (
     ALL,
     GLOBAL,
     GrantParseError,
@@ -26,6 +25,7 @@ from smrotate.rotators.mysql_grants import (
     plan_privileges,
     tokenize,
 )
+from smrotate.rotators.mysql.sql import Server, Sql
 
 MYSQL8 = Server("mysql", (8, 0, 36))
 

@@ -17,7 +17,7 @@ from smrotate.errors import LoginRefusedError, RotationStateError
 from smrotate.operator.driver import LocalDriver
 from smrotate.passwords import PasswordPolicy
 from smrotate.rotators.mysql import MySQLRotator
-from smrotate.rotators.mysql_dialect import native_hash
+from smrotate.rotators.mysql.sql import native_hash
 from smrotate.testing.mariadb import MariaDBServer
 
 pytestmark = pytest.mark.mariadb

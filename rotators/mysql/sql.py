@@ -351,7 +351,7 @@ def account_lock(user: str, host: str, locked: bool) -> Sql:
 
 
 def show_grants(user: str, host: str) -> Sql:
-    """`user@host`'s privileges as GRANT statements (parsed by mysql_grants)."""
+    """`user@host`'s privileges as GRANT statements (parsed by grants.py)."""
     return "SHOW GRANTS FOR %s@%s", (user, host)
 
 

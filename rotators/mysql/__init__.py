@@ -1,8 +1,8 @@
 """Rotates MySQL, Aurora MySQL and MariaDB passwords (engines `mysql`, `aurora-mysql`, `mariadb`).
 
 The strategy comes from ROTATION_STRATEGY (framework/strategies.py). The SQL depends on the
-server, read with `SELECT VERSION()` at login (`mysql_dialect`); clones are kept in step and
-marked by `mysql_clone`. TLS is on and verified (CA and host name) unless the secret says
+server, read with `SELECT VERSION()` at login (`sql`); clones are kept in step and
+marked by `clone`. TLS is on and verified (CA and host name) unless the secret says
 `"ssl": false`, and never falls back to plaintext. pymysql is imported only by the steps that
 talk to the database.
 
@@ -33,8 +33,8 @@ from typing import TYPE_CHECKING, Any
 from smrotate.database import ConnectionSettings, DatabaseRotator, SessionFacts, target_error
 from smrotate.errors import Failure
 from smrotate.observability import logger
-from smrotate.rotators import mysql_dialect as sql
-from smrotate.rotators.mysql_clone import (
+from smrotate.rotators.mysql import sql
+from smrotate.rotators.mysql.clone import (
     Run,
     account_rows,
     admin_reason,
@@ -42,8 +42,7 @@ from smrotate.rotators.mysql_clone import (
     password_accounts,
     sync_clone,
 )
-from smrotate.rotators.mysql_dialect import Server
-from smrotate.rotators.mysql_errors import (
+from smrotate.rotators.mysql.errors import (
     POLICY_CODES,
     code_of,
     detail_of,
@@ -51,7 +50,8 @@ from smrotate.rotators.mysql_errors import (
     policy_hint,
     verb_of,
 )
-from smrotate.rotators.mysql_grants import identified_by_native_hash
+from smrotate.rotators.mysql.grants import identified_by_native_hash
+from smrotate.rotators.mysql.sql import Server
 from smrotate.store import Secret
 from smrotate.strategies import AccountFacts
 
@@ -196,8 +196,8 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return False
 
     def account_facts(self, admin: MySQLSession, username: str) -> AccountFacts:
-        """Whether `username` has rows; admin-level rights (`mysql_grants.admin_level`, also
-        through roles); the base its clone mark names (`mysql_clone`)."""
+        """Whether `username` has rows; admin-level rights (`grants.admin_level`, also
+        through roles); the base its clone mark names (`clone`)."""
         server, run = self.server(admin), self._runner(admin)
         self.execute(admin, *sql.admin_session())
         rows = account_rows(run, server, username)

@@ -4,7 +4,7 @@
 quoted strings, words) into `Grants`: privileges per level (global, database, table, routine,
 proxy) with their columns, the grant option per level, MySQL 8's dynamic privileges held with
 grant option, and MySQL's partial revokes. Role grants and SET DEFAULT ROLE lines are skipped:
-the catalogue gives those (mysql_clone). `admin_level(grants)` says why an account's privileges
+the catalogue gives those (clone.py). `admin_level(grants)` says why an account's privileges
 are admin-level, if they are. `plan_privileges(want, have, user, host)` returns the
 statements that make an account holding `have` hold exactly `want`. They are built from the
 model: privilege names checked against a keyword pattern, identifiers quoted, the account and
@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from smrotate.rotators.mysql_dialect import Sql, quote_identifier
+from smrotate.rotators.mysql.sql import Sql, quote_identifier
 
 GLOBAL_KIND, DATABASE, TABLE, PROXY_KIND = "global", "database", "table", "proxy"
 ROUTINES = ("PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY")

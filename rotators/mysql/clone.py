@@ -2,7 +2,7 @@
 
 An account is `user@host`. `sync_clone` gives the clone a row for every host row of the base
 (and drops clone rows whose host the base no longer has), then makes each clone row hold
-exactly what the base's row for the same host holds: privileges (`mysql_grants`), granted
+exactly what the base's row for the same host holds: privileges (`grants`), granted
 roles with their admin option, default roles, REQUIRE, resource limits, MAX_STATEMENT_TIME
 (MariaDB) and ACCOUNT LOCK. It runs on every rotation, so what the base gained or lost since
 the last one follows. Every statement goes through `run`, the rotator's `execute`.
@@ -35,15 +35,15 @@ from decimal import Decimal
 from typing import Any
 
 from smrotate.errors import Failure, TargetError
-from smrotate.rotators import mysql_dialect as sql
-from smrotate.rotators.mysql_dialect import Role, Server, Sql
-from smrotate.rotators.mysql_grants import (
+from smrotate.rotators.mysql import sql
+from smrotate.rotators.mysql.grants import (
     GrantParseError,
     Grants,
     admin_level,
     parse_grants,
     plan_privileges,
 )
+from smrotate.rotators.mysql.sql import Role, Server, Sql
 
 Run = Callable[[str, Sequence[Any]], list[tuple[Any, ...]]]
 _PASSES = 2  # a second pass settles what the first could not (ALL PRIVILEGES narrowed)
@@ -264,7 +264,7 @@ def clone_mark(run: Run, server: Server, user: str, rows: Sequence[AccountRow]) 
 
 
 def admin_reason(run: Run, server: Server, user: str, rows: Sequence[AccountRow]) -> str | None:
-    """Why `user` (its host `rows`) has admin-level rights (`mysql_grants.admin_level`), its
+    """Why `user` (its host `rows`) has admin-level rights (`grants.admin_level`), its
     own or through any role granted to it, directly or through other roles; None if not."""
     todo: list[tuple[Role, bool]] = [((user, row.host), False) for row in rows]
     seen: set[Role] = set()
