@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smrotate import redaction
+from smrotate.labels import in_label_order
 
 
 def utc(moment: datetime) -> datetime:
@@ -100,6 +101,6 @@ def emit_json(value: Any) -> None:
 
 
 def labels_text(labels: Mapping[str, Any] | frozenset[str]) -> str:
-    """Labels in a stable order: AWSCURRENT, AWSPENDING, AWSPREVIOUS, then the others."""
-    order = {"AWSCURRENT": 0, "AWSPENDING": 1, "AWSPREVIOUS": 2}
-    return ", ".join(sorted(labels, key=lambda label: (order.get(label, 3), label)))
+    """Labels in smrotate.labels.LABEL_ORDER (AWSCURRENT, AWSPENDING, AWSPREVIOUS), then the
+    others by name."""
+    return ", ".join(in_label_order(labels))

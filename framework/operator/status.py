@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from smrotate.errors import StoreError
+from smrotate.labels import LABEL_ORDER, label_rank
 from smrotate.operator.health import ROTATOR_HINT, Diagnosis, diagnose, schedule_text
 from smrotate.operator.output import fields, iso, labels_text, when
 from smrotate.store import SecretDescription, SecretStore
@@ -115,8 +116,9 @@ def status_text(status: SecretStatus, now: datetime) -> str:
 
 
 def _ordered_versions(d: SecretDescription) -> list[tuple[str, frozenset[str]]]:
-    order = {"AWSCURRENT": 0, "AWSPENDING": 1, "AWSPREVIOUS": 2}
+    """Versions by their first label in LABEL_ORDER, then by id; versions with no label last."""
+    unlabelled = len(LABEL_ORDER) + 1
     return sorted(
         d.versions.items(),
-        key=lambda item: (min((order.get(label, 3) for label in item[1]), default=4), item[0]),
+        key=lambda item: (min(map(label_rank, item[1]), default=unlabelled), item[0]),
     )
