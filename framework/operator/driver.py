@@ -30,6 +30,7 @@ from typing import Any
 
 from smrotate.errors import RotationInProgressError, RotationStateError
 from smrotate.events import STEPS_IN_ORDER, RotationEvent, Step
+from smrotate.labels import rotation_in_progress, rotation_starting
 from smrotate.store import CURRENT, PENDING, SecretDescription, SecretStore
 
 Handler = Callable[[Mapping[str, Any], Any], Any]
@@ -95,15 +96,11 @@ class LocalDriver:
         if token is None:
             if unfinished is not None:
                 raise RotationInProgressError(
-                    f"a previous rotation of secret {description.name} isn't complete: version "
-                    f"{unfinished} holds AWSPENDING. Resume it with --resume {unfinished}, or "
-                    "cancel it with `smrotate cancel --cleanup`"
+                    rotation_in_progress(description.name, unfinished, secret_id)
                 )
             if description.claims:
                 raise RotationInProgressError(
-                    f"another rotation of secret {description.name} is starting: version "
-                    f"{min(description.claims)} claims the secret. Wait for it; if no rotation "
-                    "is running, `smrotate cancel --cleanup` removes the stale claim"
+                    rotation_starting(description.name, min(description.claims), secret_id)
                 )
             token = str(uuid.uuid4())
         else:

@@ -65,6 +65,16 @@ class Diagnosis:
         return "ROTATOR" in (self.repair or "")
 
 
+def rate(expression: str) -> tuple[int, str] | None:
+    """A `rate(N hours)` or `rate(N days)` schedule (singular units too) as (N, "hours" or
+    "days"); None for anything else (a cron() schedule, unknown text). Used by `rotate` to check
+    a --schedule and here to read a secret's rules."""
+    match = _RATE.fullmatch(expression.strip())
+    if match is None:
+        return None
+    return int(match.group(1)), "hours" if match.group(2).startswith("hour") else "days"
+
+
 def interval(rules: dict[str, object] | None) -> timedelta | None:
     """The time between rotations: AutomaticallyAfterDays, or a rate() ScheduleExpression.
     None for cron() schedules and unknown rules."""
@@ -73,15 +83,10 @@ def interval(rules: dict[str, object] | None) -> timedelta | None:
     if isinstance(days, int) and days > 0:
         return timedelta(days=days)
     expression = rules.get("ScheduleExpression")
-    if isinstance(expression, str):
-        match = _RATE.fullmatch(expression.strip())
-        if match:
-            count = int(match.group(1))
-            return (
-                timedelta(hours=count)
-                if match.group(2).startswith("hour")
-                else timedelta(days=count)
-            )
+    parsed = rate(expression) if isinstance(expression, str) else None
+    if parsed is not None:
+        count, unit = parsed
+        return timedelta(hours=count) if unit == "hours" else timedelta(days=count)
     return None
 
 

@@ -14,11 +14,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from smrotate.labels import rotation_in_progress
 from smrotate.operator.exit_codes import CliError, ExitCode
-from smrotate.operator.health import ROTATOR_HINT
+from smrotate.operator.health import rate
 from smrotate.store import SecretDescription, SecretStore
 
-_RATE = re.compile(r"rate\(\s*(\d+)\s+(hour|hours|day|days)\s*\)")
 _CRON = re.compile(r"cron\(([^()]+)\)")
 _DURATION = re.compile(r"(\d{1,2})h")
 _LAMBDA_ARN = re.compile(
@@ -32,15 +32,15 @@ def check_schedule(expression: str) -> str:
     expression = expression.strip()
     if len(expression) > 256:
         raise CliError("--schedule is longer than 256 characters", ExitCode.USAGE)
-    rate = _RATE.fullmatch(expression)
-    if rate:
-        count, unit = int(rate.group(1)), rate.group(2)
-        if unit.startswith("hour") and count < 4:
+    parsed = rate(expression)
+    if parsed is not None:
+        count, unit = parsed
+        if unit == "hours" and count < 4:
             raise CliError(
                 "--schedule rate() in hours must be at least 4 hours (Secrets Manager's limit)",
                 ExitCode.USAGE,
             )
-        if unit.startswith("day") and not 1 <= count <= MAX_DAYS - 1:
+        if unit == "days" and not 1 <= count <= MAX_DAYS - 1:
             raise CliError(f"--schedule rate() in days must be 1 to {MAX_DAYS - 1}", ExitCode.USAGE)
         return expression
     cron = _CRON.fullmatch(expression)
@@ -124,12 +124,7 @@ def preflight(description: SecretDescription, settings: RotationSettings, ref: s
         )
     unfinished = description.unfinished
     if unfinished is not None:
-        raise CliError(
-            f"a previous rotation of secret {description.name} isn't complete: version "
-            f"{unfinished} holds AWSPENDING but not AWSCURRENT. See `smrotate status {quoted}`; "
-            f"repair with `smrotate cancel {quoted} --cleanup --rotator ROTATOR` ({ROTATOR_HINT})",
-            ExitCode.REFUSED,
-        )
+        raise CliError(rotation_in_progress(description.name, unfinished, ref), ExitCode.REFUSED)
     if settings.lambda_arn is None and not description.rotation_lambda_arn:
         raise CliError(
             f"secret {description.name} has no rotation function; name one with --lambda-arn "
