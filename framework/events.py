@@ -4,6 +4,10 @@
 `ClientRequestToken`, optionally `RotationToken`) and rejects anything else with an
 `EventError` that names the field and the rule, before any API call. Values are never quoted
 back: the RotationToken is sensitive, and a malformed value may hold anything.
+
+The field rules are exported for the CLI, which checks its SECRET_ID and --resume arguments
+with them (`secret_id_problem`, `is_version_id`, `VERSION_ID_RULE`): one rule for each field.
+Importing this module costs no Powertools import; `parse_event` pays for it on first use.
 """
 
 from __future__ import annotations
@@ -12,8 +16,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-
-from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent
 
 from smrotate.errors import EventError
 
@@ -44,7 +46,30 @@ _SECRET_ARN = re.compile(
 )
 _TOKEN = re.compile(r"[\x21-\x7e]{32,64}")
 _ROTATION_TOKEN = re.compile(r"[A-Za-z0-9-]{36,256}")  # PutSecretValue's own rule
-_MAX_SECRET_ID = 2048
+MAX_SECRET_ID = 2048
+VERSION_ID_RULE = "32 to 64 printable characters without spaces or control characters"
+
+
+def secret_id_problem(secret_id: str) -> str | None:
+    """Why `secret_id` is not a SecretId that Secrets Manager takes (a secret name or ARN), as
+    words that follow the value's name ("is longer than 2048 characters"); None when it is.
+    Never quotes the value."""
+    if len(secret_id) > MAX_SECRET_ID:
+        return f"is longer than {MAX_SECRET_ID} characters"
+    if secret_id.startswith("arn:"):
+        if not _SECRET_ARN.fullmatch(secret_id):
+            return "is not a valid Secrets Manager secret ARN"
+    elif not _SECRET_NAME.fullmatch(secret_id):
+        return (
+            "is not a valid secret name: 1 to 512 of letters, digits and /_+=.@!-, without "
+            "spaces or control characters"
+        )
+    return None
+
+
+def is_version_id(token: str) -> bool:
+    """True when `token` is a version id (a ClientRequestToken): VERSION_ID_RULE."""
+    return _TOKEN.fullmatch(token) is not None
 
 
 @dataclass(frozen=True)
@@ -85,6 +110,8 @@ def parse_event(raw: object) -> RotationEvent:
     """Validate a raw Lambda event; raise EventError naming the first problem found."""
     if not isinstance(raw, Mapping):
         raise EventError(f"the rotation event must be a JSON object, not {type(raw).__name__}")
+    from aws_lambda_powertools.utilities.data_classes import SecretsManagerEvent
+
     event = SecretsManagerEvent(dict(raw))
 
     step_name = _text(event.raw_event, "Step")
@@ -99,28 +126,14 @@ def parse_event(raw: object) -> RotationEvent:
 
     secret_id = _text(event.raw_event, "SecretId")
     assert secret_id is not None
-    if len(secret_id) > _MAX_SECRET_ID:
-        raise EventError(
-            f"the rotation event's 'SecretId' is longer than {_MAX_SECRET_ID} characters"
-        )
-    if secret_id.startswith("arn:"):
-        if not _SECRET_ARN.fullmatch(secret_id):
-            raise EventError(
-                "the rotation event's 'SecretId' is not a valid Secrets Manager secret ARN"
-            )
-    elif not _SECRET_NAME.fullmatch(secret_id):
-        raise EventError(
-            "the rotation event's 'SecretId' is not a valid secret name: 1 to 512 of letters, "
-            "digits and /_+=.@!-"
-        )
+    problem = secret_id_problem(secret_id)
+    if problem is not None:
+        raise EventError(f"the rotation event's 'SecretId' {problem}")
 
     token = _text(event.raw_event, "ClientRequestToken")
     assert token is not None
-    if not _TOKEN.fullmatch(token):
-        raise EventError(
-            "the rotation event's 'ClientRequestToken' must be 32 to 64 printable characters "
-            "without spaces or control characters"
-        )
+    if not is_version_id(token):
+        raise EventError(f"the rotation event's 'ClientRequestToken' must be {VERSION_ID_RULE}")
 
     rotation_token = _text(event.raw_event, "RotationToken", required=False)
     if rotation_token is not None and not _ROTATION_TOKEN.fullmatch(rotation_token):

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from smrotate.errors import EventError
-from smrotate.events import Step, parse_event
+from smrotate.events import Step, is_version_id, parse_event, secret_id_problem
 
 TOKEN = "1b2c3d4e-0000-4000-8000-00000000abcd"
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"
@@ -112,3 +112,14 @@ def test_errors_never_quote_the_rotation_token() -> None:
     with pytest.raises(EventError) as info:
         parse_event(event(RotationToken=secret))
     assert "s" * 40 not in str(info.value)
+
+
+def test_the_field_rules_are_the_ones_the_cli_checks_with() -> None:
+    assert secret_id_problem(ARN) is None
+    assert secret_id_problem("app/db") is None
+    assert "without spaces" in str(secret_id_problem("app db"))
+    assert "ARN" in str(secret_id_problem("arn:aws:s3:::bucket"))
+    assert "longer than 2048" in str(secret_id_problem("a" * 2049))
+    assert is_version_id(TOKEN)
+    assert not is_version_id(TOKEN[:-1] + " ")
+    assert not is_version_id("abc")
