@@ -8,17 +8,22 @@ each and the difference (wall and CPU time, and the fastest run of each, the lea
 other load), the modules that only the runs with the plugin load, and the time of importing
 the plugin once pytest is loaded. The goal is at most 30 ms added to the median; the exit
 status is 1 above it. On a busy machine the runs spread by tens of ms, more than the plugin
-costs: measure on a quiet one, or with more runs.
+costs: measure on a quiet one, with more runs, or with --valgrind.
 
-Usage: python bench/pytest_plugin.py [--runs N] [--python PATH]
+With --valgrind, also counts the instructions of one run each under valgrind's callgrind: a
+count that other load does not disturb, converted to ms at the runs' median CPU rate.
+
+Usage: python bench/pytest_plugin.py [--runs N] [--python PATH] [--valgrind]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
+import re
 import resource
 import statistics
 import subprocess
@@ -92,6 +97,19 @@ def collect(python: str, project: Path, *options: str) -> Run:
     return Run(wall, cpu, frozenset(modules))
 
 
+def instructions(python: str, project: Path, *options: str) -> int:
+    """Instructions that one `python -m pytest --co -q` executes, counted by valgrind."""
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    command += [python, "-m", "pytest", "--co", "-q", *options]
+    done = subprocess.run(
+        command, cwd=project, env=environment(), capture_output=True, text=True, check=False
+    )
+    counted = re.search(r"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not counted:
+        raise SystemExit(f"{' '.join(command)} failed:\n{done.stdout}{done.stderr}")
+    return int(counted.group(1))
+
+
 def figures(runs: list[Run]) -> tuple[float, float, float]:
     """Median wall time, fastest wall time, median CPU time, in ms."""
     walls = [run.wall * 1000 for run in runs]
@@ -103,6 +121,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--python", default=sys.executable, help="the venv's interpreter")
+    parser.add_argument(
+        "--valgrind",
+        action="store_true",
+        help="also count the instructions of one run each under valgrind (no noise from load)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -123,6 +146,12 @@ def main() -> int:
                     with_plugin.append(collect(args.python, project))
                 else:
                     without_plugin.append(collect(args.python, project, "-p", "no:smrotate"))
+        counts = None
+        if args.valgrind:
+            counts = (
+                instructions(args.python, project),
+                instructions(args.python, project, "-p", "no:smrotate"),
+            )
 
     imports = []
     for _ in range(args.runs):
@@ -144,10 +173,24 @@ def main() -> int:
         ("added by the plugin", added),
     ):
         print(f"  {label:<34}" + "".join(f"{value:9.1f}" for value in row))
-    spread = statistics.pstdev(run.wall * 1000 for run in without_plugin)
-    print(
-        f"  goal: at most {GOAL_MS:.0f} ms added to the median; spread of the runs {spread:.0f} ms"
+    # The standard error of a median is about 1.25 standard deviations over the square root
+    # of the count; that of the difference of two medians adds the two in quadrature.
+    noise = 1.2533 * math.sqrt(
+        sum(
+            statistics.variance(run.wall * 1000 for run in runs)
+            for runs in (with_plugin, without_plugin)
+        )
+        / args.runs
     )
+    print(f"  goal: at most {GOAL_MS:.0f} ms added to the median")
+    print(f"  noise: {noise:.1f} ms, the standard error of the difference of the medians")
+    if counts:
+        extra = counts[0] - counts[1]
+        # In ms at this machine's rate: the runs' median CPU time over their instructions.
+        print(
+            f"  instructions (valgrind): {counts[0]:,} with, {counts[1]:,} without, "
+            f"{extra:+,} ({extra / counts[1]:+.2%}), about {extra * off[2] / counts[1]:.1f} ms"
+        )
     print(f"  importing {PLUGIN} once pytest is loaded: {statistics.median(imports):.2f} ms")
     added_modules = sorted(with_modules - without_modules)
     print(f"  modules only the runs with the plugin load ({len(added_modules)}):")
