@@ -15,7 +15,7 @@ from moto.secretsmanager.responses import SecretsManagerResponse
 from moto_server_fixtures import Cli, sm_client
 
 from smrotate.operator.cli import main
-from smrotate.operator.exit_codes import ExitCode
+from smrotate.operator.exit_codes import STATUSES, ExitCode, statuses_table
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUE = {"username": "app", "password": "app-password-1"}
@@ -37,6 +37,14 @@ def test_help_lists_every_command_and_the_exit_statuses(
     for command in ("rotate", "cancel", "status", "run", "demo", "fleet"):
         assert command in out
     assert "13 cleanup refused" in out
+
+
+def test_the_exit_status_table_in_the_docs_is_exit_codes_table() -> None:
+    assert set(STATUSES) == set(ExitCode)
+    text = (ROOT / "docs" / "cli.md").read_text()
+    section = text.split("\n## Exit statuses\n", 1)[1].split("\n## ", 1)[0]
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|"))
+    assert table == statuses_table(), "docs/cli.md: paste statuses_table() from exit_codes.py"
 
 
 def test_usage_errors_exit_2_and_name_the_problem(cli: Cli) -> None:

@@ -13,23 +13,86 @@ from smrotate.errors import StoreError
 
 
 class ExitCode(IntEnum):
-    """Documented in docs/cli.md; scripts may rely on these numbers."""
+    """The CLI's exit statuses; scripts may rely on these numbers. What each one means is in
+    STATUSES, the one table that `smrotate --help` and docs/cli.md are made from."""
 
     OK = 0
-    ERROR = 1  # anything not covered below
-    USAGE = 2  # bad arguments or parameters (also AWS's InvalidParameter/Validation errors)
-    NOT_FOUND = 3  # the secret does not exist (in this region and account)
-    CREDENTIALS = 4  # no or rejected credentials, unknown profile, no region
-    ACCESS_DENIED = 5  # the identity may not make this call
-    THROTTLED = 6  # still throttled after retries with backoff
-    REFUSED = 7  # the secret's state forbids it (a rotation in progress, deleted, ...)
-    SERVICE = 8  # the endpoint is unreachable or failed (HTTP 5xx)
-    ATTENTION = 9  # status/fleet: a secret is stuck or overdue
-    ROTATION_FAILED = 10  # rotate --wait / run: the rotation failed
-    STALLED = 11  # rotate --wait: no progress for --stall seconds
-    TIMED_OUT = 12  # rotate --wait: --timeout passed
-    CLEANUP_REFUSED = 13  # cancel --cleanup could not prove that a change is safe
-    INTERRUPTED = 130  # Ctrl-C
+    ERROR = 1
+    USAGE = 2
+    NOT_FOUND = 3
+    CREDENTIALS = 4
+    ACCESS_DENIED = 5
+    THROTTLED = 6
+    REFUSED = 7
+    SERVICE = 8
+    ATTENTION = 9
+    ROTATION_FAILED = 10
+    STALLED = 11
+    TIMED_OUT = 12
+    CLEANUP_REFUSED = 13
+    INTERRUPTED = 130
+
+
+# Every status: a few words for `smrotate --help`, and its meaning for docs/cli.md's table.
+STATUSES: dict[ExitCode, tuple[str, str]] = {
+    ExitCode.OK: ("ok", "success (`status`/`fleet`: nothing stuck or overdue)"),
+    ExitCode.ERROR: ("error", "an error not listed below (e.g. `demo` missing from the install)"),
+    ExitCode.USAGE: (
+        "bad input",
+        "bad input: arguments, options, `AWS_MAX_ATTEMPTS`, or AWS's InvalidParameter/Validation "
+        "errors",
+    ),
+    ExitCode.NOT_FOUND: (
+        "secret not found",
+        "the secret was not found (check the name or ARN, `--region`, `--profile`)",
+    ),
+    ExitCode.CREDENTIALS: (
+        "credentials or region",
+        "no or rejected credentials, unknown profile, no region",
+    ),
+    ExitCode.ACCESS_DENIED: ("access denied", "access denied for the call named in the message"),
+    ExitCode.THROTTLED: ("throttled", "still throttled after the retries"),
+    ExitCode.REFUSED: (
+        "refused by the secret's state",
+        "refused by the secret's state: a previous rotation isn't complete, scheduled for "
+        "deletion, `--resume` of an unknown version, AWS's InvalidRequestException",
+    ),
+    ExitCode.SERVICE: (
+        "service unreachable or failing",
+        "the endpoint is unreachable or failed (HTTP 5xx)",
+    ),
+    ExitCode.ATTENTION: (
+        "a secret needs attention",
+        "`status`/`fleet`: at least one secret is stuck or overdue",
+    ),
+    ExitCode.ROTATION_FAILED: (
+        "rotation failed",
+        "the rotation failed (`run`; `rotate --wait` when it was cancelled under it)",
+    ),
+    ExitCode.STALLED: (
+        "stalled",
+        "`rotate --wait`: no visible progress for `--stall` seconds (default 300): the function "
+        "has most likely failed",
+    ),
+    ExitCode.TIMED_OUT: ("timed out", "`rotate --wait`: `--timeout` passed (default 900 s)"),
+    ExitCode.CLEANUP_REFUSED: (
+        "cleanup refused",
+        "`cancel --cleanup` could not prove that a change is safe and changed no label",
+    ),
+    ExitCode.INTERRUPTED: ("interrupted", "interrupted (Ctrl-C)"),
+}
+
+
+def statuses_help() -> str:
+    """`Exit statuses: 0 ok, 1 error, ...`: the epilog of `smrotate --help`."""
+    words = ", ".join(f"{int(code)} {STATUSES[code][0]}" for code in ExitCode)
+    return f"Exit statuses: {words}."
+
+
+def statuses_table() -> str:
+    """The Markdown table of docs/cli.md's "Exit statuses" section."""
+    rows = [f"| {int(code)} | {STATUSES[code][1]} |" for code in ExitCode]
+    return "\n".join(["| status | meaning |", "|---|---|", *rows])
 
 
 class CliError(Exception):
