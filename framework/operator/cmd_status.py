@@ -1,0 +1,65 @@
+"""`smrotate status SECRET_ID...`: each secret's settings, versions and diagnosis (status.py)."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import timedelta
+from typing import Any
+
+from smrotate.errors import StoreError
+from smrotate.operator.command import (
+    Clock,
+    Subcommands,
+    open_store,
+    positive,
+    secret_id,
+    subcommand,
+)
+from smrotate.operator.exit_codes import ExitCode, from_store_error
+from smrotate.operator.output import emit, emit_json, note
+
+NAME = "status"
+
+
+def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
+    """The subcommand and its arguments."""
+    parser = subcommand(
+        commands, NAME, "rotation settings, versions and a diagnosis of each secret"
+    )
+    parser.add_argument("secrets", type=secret_id, nargs="+", metavar="SECRET_ID")
+    parser.add_argument(
+        "--stuck-after",
+        type=positive(float, "--stuck-after"),
+        default=15.0,
+        help="minutes after which an unfinished rotation counts as stuck (default 15)",
+    )
+
+
+def run(args: argparse.Namespace, now: Clock) -> int:
+    """Status and diagnosis of each secret; 9 when one needs attention, an error's status when
+    one fails (it outranks 9)."""
+    from smrotate.operator.health import NEEDS_ATTENTION
+    from smrotate.operator.status import secret_status, status_record, status_text
+
+    store = open_store(args)
+    moment = now()
+    stuck_after = timedelta(minutes=args.stuck_after)
+    records: list[dict[str, Any]] = []
+    code = ExitCode.OK
+    for index, ref in enumerate(args.secrets):
+        try:
+            status = secret_status(store, ref, moment, stuck_after)
+        except StoreError as exc:
+            error = from_store_error(exc)
+            note(f"smrotate: error: {error}")
+            code = code if code not in (ExitCode.OK, ExitCode.ATTENTION) else error.code
+            continue
+        if status.diagnosis.health in NEEDS_ATTENTION and code is ExitCode.OK:
+            code = ExitCode.ATTENTION
+        if args.output == "json":
+            records.append(status_record(status))
+        else:
+            emit(("\n" if index else "") + status_text(status, moment))
+    if args.output == "json":
+        emit_json(records)
+    return code
