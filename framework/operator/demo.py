@@ -77,14 +77,18 @@ class Demo:
 
     def labels(self) -> list[str]:
         """One line per labelled version: labels, version id, user and password fingerprint."""
+        from smrotate.labels import in_label_order, label_rank
+
         stages = self.sm.describe_secret(SecretId=self.arn)["VersionIdsToStages"]
         lines = []
-        for version, names in sorted(stages.items(), key=lambda item: sorted(item[1])):
+        for version, names in sorted(
+            stages.items(), key=lambda item: ([*map(label_rank, in_label_order(item[1]))], item[0])
+        ):
             if not names:
                 continue  # versions without labels are history, not state
             value = self.read(VersionId=version)
             who = f"{value['username']:<10} {fingerprint(value['password'])}" if value else "-"
-            lines.append(f"{'+'.join(sorted(names)):<12} {version[:8]}  {who}")
+            lines.append(f"{'+'.join(in_label_order(names)):<12} {version[:8]}  {who}")
         return lines
 
     def on_step(self, step: Step, error: BaseException | None) -> None:
