@@ -276,6 +276,12 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         """Log in with `pending` and run `check_login` (`verify_pending`)."""
         self.verify_pending(pending)
 
+    @property
+    def retires_discarded(self) -> bool:
+        """True when `retire_pending` may have work to do under this strategy (so cleanup reads
+        the discarded value only then)."""
+        return self.strategy.retires
+
     def retire_pending(self, ctx: StepContext, pending: Secret) -> bool:
         """After a rotation was discarded (`cancel --cleanup`): leave no working credentials
         that only an unlabelled version holds. True when it changed the target. Idempotent:
@@ -291,6 +297,7 @@ class Strategy(ABC):
 
     name: ClassVar[str]
     needs_admin: ClassVar[bool] = True  # uses the admin secret named by `masterarn`
+    retires: ClassVar[bool] = False  # `retire` may change the target after a discard
 
     def pending_username(self, rotator: Target, ctx: StepContext, current: Secret) -> str:
         """The user the pending version names; the same user by default."""
@@ -408,6 +415,7 @@ class AlternatingUsers(Strategy):
     """Switch between the user and its clone; the admin keeps the clone in step."""
 
     name = "alternating-users"
+    retires = True
 
     def suffix(self, rotator: Target) -> str:
         """ROTATION_CLONE_SUFFIX, default `_clone`."""

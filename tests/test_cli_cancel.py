@@ -85,13 +85,6 @@ def cancel_and_describe(stubbed: Stubber, before: dict[str, Any], after: dict[st
     stubbed.add_response("describe_secret", after, {"SecretId": "app/db"})
 
 
-def discarded_is_retired(stubbed: Stubber) -> None:
-    """After a discard, cleanup reads the discarded version for the rotator to retire it."""
-    stubbed.add_response(
-        "get_secret_value", value(PENDING, NEW), {"SecretId": ARN, "VersionId": PENDING}
-    )
-
-
 def test_cleanup_discards_pending_when_current_still_logs_in(
     stubbed: Stubber, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,7 +97,6 @@ def test_cleanup_discards_pending_when_current_still_logs_in(
         {"ARN": ARN, "Name": "app/db"},
         {"SecretId": ARN, "VersionStage": "AWSPENDING", "RemoveFromVersionId": PENDING},
     )
-    discarded_is_retired(stubbed)
     code, out, err = run(capsys, "cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
     assert code == 0, err
     assert out.splitlines() == [
@@ -216,7 +208,6 @@ def test_cleanup_when_rotation_is_already_off_skips_the_cancel(
         {"ARN": ARN, "Name": "app/db"},
         {"SecretId": ARN, "VersionStage": "AWSPENDING", "RemoveFromVersionId": PENDING},
     )
-    discarded_is_retired(stubbed)
     code, out, _ = run(capsys, "cancel", "app/db", "--cleanup", "--rotator", ROTATOR)
     assert code == 0
     assert out.startswith("CancelRotateSecret not called: rotation is already off")

@@ -400,8 +400,9 @@ def cancel(
         return report
     report.plan = assess(store, after, rotator, secret_id)
     apply(store, after.arn, report.plan)
-    if report.plan.decision is Decision.DISCARD and report.plan.pending and rotator is not None:
-        report.retired = _retire(store, after, rotator, report.plan.pending)
+    discarded = report.plan.decision is Decision.DISCARD and report.plan.pending
+    if discarded and rotator is not None and rotator.retires_discarded:
+        report.retired = _retire(store, after, rotator, str(report.plan.pending))
     return report
 
 
