@@ -10,8 +10,10 @@ from conftest import MakeSecret, labels, moto_backend
 from helpers import count_calls, new_token, set_labels
 from memory import MemoryRotator, MemoryTarget
 
+from smrotate import labels as labels_module
 from smrotate.errors import RotationInProgressError, RotationStateError
 from smrotate.events import Step
+from smrotate.labels import rotation_in_progress, rotation_starting
 from smrotate.operator.driver import LocalDriver
 from smrotate.store import claim_label
 
@@ -65,6 +67,38 @@ def test_refuses_to_start_while_a_rotation_is_unfinished(
         driver.rotate(arn, token=new_token())
     rotator.target.down = False
     assert driver.rotate(arn, token=stuck.token).ok
+
+
+def test_refusals_have_the_engine_wording(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator
+) -> None:
+    arn = make_secret(USER, name="app/db")
+    driver = LocalDriver(rotator.handle)
+    rotator.target.down = True
+    stuck = driver.rotate(arn)
+    with pytest.raises(RotationInProgressError) as info:
+        driver.rotate("app/db")
+    assert str(info.value) == rotation_in_progress("app/db", stuck.token, "app/db")
+    assert "smrotate cancel app/db --cleanup --rotator ROTATOR" in str(info.value)
+
+
+def test_finish_secret_makes_the_label_moves_of_smrotate_labels(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    arn = make_secret(USER)
+    before = moto_backend().secrets[arn].default_version_id
+    calls: list[tuple[Any, ...]] = []
+    real = labels_module.finish_labels
+
+    def finish_labels(*args: Any) -> None:
+        calls.append(args[1:])
+        real(*args)
+
+    monkeypatch.setattr(labels_module, "finish_labels", finish_labels)
+    result = LocalDriver(rotator.handle).rotate(arn)
+    assert result.ok
+    assert calls == [(arn, result.token, before)]
+    assert labels(arn) == {before: ["AWSPREVIOUS"], result.token: ["AWSCURRENT"]}
 
 
 def test_pending_on_the_current_version_is_not_a_rotation_in_progress(
@@ -147,6 +181,10 @@ def test_refuses_to_start_while_another_rotation_claims_the_secret(
     with pytest.raises(RotationInProgressError, match=f"is starting: version {rival} claims"):
         LocalDriver(rotator.handle).rotate(arn)
     assert rotator.target.logins == []
+    with pytest.raises(RotationInProgressError) as info:
+        LocalDriver(rotator.handle).rotate(arn)
+    name = moto_backend().secrets[arn].name
+    assert str(info.value) == rotation_starting(name, rival, arn)
 
 
 def test_a_rotation_that_loses_the_secret_at_create_raises_and_changes_nothing(
