@@ -5,10 +5,12 @@ BIN    := $(VENV)/bin
 # The editable install links each module of framework/ and rotators/ into a `smrotate` tree
 # (setuptools' strict mode), which is what mypy checks: a new module needs a new install.
 STAMP  := $(VENV)/.installed-$(shell { cat pyproject.toml; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
+# The link tree lives in build/: if it is gone (rm -rf build), make installs again.
+LINK_TREE := $(wildcard build/__editable__.smrotate-*)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean FORCE
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
@@ -36,9 +38,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/rotation.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/package_size.py
+	$(BIN)/python bench/pytest_plugin.py
 
 # SAM's makefile build method runs `make build-<LogicalId>`: those targets live here.
 -include templates/sam.mk
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) build .mypy_cache .pytest_cache .ruff_cache
+
+FORCE:
