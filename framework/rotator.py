@@ -32,6 +32,7 @@ from smrotate.errors import (
     VersionNotFoundError,
 )
 from smrotate.events import RotationEvent, Step, parse_event
+from smrotate.labels import finish_labels, rotation_in_progress, rotation_starting
 from smrotate.observability import emit_step_metrics, logger, new_metrics
 from smrotate.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
 from smrotate.store import (
@@ -303,17 +304,8 @@ class Rotator(ABC):
             return
         other = rivals[0]
         if other in ctx.description.claims:
-            raise RotationInProgressError(
-                f"another rotation of secret {ctx.description.name} is starting: version "
-                f"{other} claims the secret. Wait for it, then start a new one; if no rotation "
-                "is running (its process died while claiming), `smrotate cancel --cleanup` "
-                "removes the stale claim"
-            )
-        raise RotationInProgressError(
-            f"another rotation of secret {ctx.description.name} is not complete: version "
-            f"{other} holds AWSPENDING. Finish it (smrotate run --resume {other}) or cancel "
-            "it (smrotate cancel --cleanup) before starting a new one"
-        )
+            raise RotationInProgressError(rotation_starting(ctx.description.name, other))
+        raise RotationInProgressError(rotation_in_progress(ctx.description.name, other))
 
     def _create(self, ctx: StepContext) -> None:
         """createSecret. Two cases:
@@ -418,7 +410,6 @@ class Rotator(ABC):
         self.test_pending(ctx, ctx.pending())
 
     def _finish(self, ctx: StepContext) -> None:
-        from smrotate.labels import finish_labels  # the one copy of finishSecret's label moves
 
         current = ctx.description.current
         finish_labels(self.store, ctx.arn, ctx.token, current)

@@ -11,6 +11,7 @@ from helpers import count_calls, new_token, set_labels
 from memory import MemoryRotator, MemoryTarget
 
 from smrotate import labels as labels_module
+from smrotate import rotator as rotator_module
 from smrotate.errors import RotationInProgressError, RotationStateError
 from smrotate.events import Step
 from smrotate.labels import rotation_in_progress, rotation_starting
@@ -94,7 +95,7 @@ def test_finish_secret_makes_the_label_moves_of_smrotate_labels(
         calls.append(args[1:])
         real(*args)
 
-    monkeypatch.setattr(labels_module, "finish_labels", finish_labels)
+    monkeypatch.setattr(rotator_module, "finish_labels", finish_labels)
     result = LocalDriver(rotator.handle).rotate(arn)
     assert result.ok
     assert calls == [(arn, result.token, before)]
