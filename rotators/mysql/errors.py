@@ -1,6 +1,5 @@
-"""What a MySQL or MariaDB error means: the Failure (network, TLS, authentication, privilege)
-from pymysql's exception, and a message that never quotes a statement's values; and, when a
-password validation plugin refused a password, what it requires."""
+"""What a MySQL or MariaDB error means: its Failure (from the error code), a message that never
+quotes a statement's values, and what a password validation plugin that refused requires."""
 
 from __future__ import annotations
 
@@ -11,7 +10,6 @@ from collections.abc import Sequence
 from smrotate.database import transport_failure
 from smrotate.errors import Failure
 
-# Server and client error codes, by what failed.
 _FAILURES = {
     Failure.AUTHENTICATION: {1045, 1130, 1698, 1862, 3118, 4151},
     Failure.PRIVILEGE: {1044, 1142, 1143, 1227, 1370, 1410, 3523, 1959},
@@ -19,16 +17,10 @@ _FAILURES = {
     Failure.NETWORK: {2002, 2003, 2005, 2006, 2013, 2055},
 }
 _HIDE_DETAIL = {1064, 1149}  # syntax errors quote the statement, which may hold a password
-
-
 # 1819: the password does not satisfy the policy. 1290: MariaDB's strict_password_validation
 # refuses a password given as a hash. 1396: MariaDB's ALTER USER reports either as this.
 POLICY_CODES = frozenset({1819, 1290, 1396})
 STRICT = "strict_password_validation"
-_POLICY_KNOBS = (
-    "PASSWORD_LENGTH, EXCLUDE_NUMBERS, EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, "
-    "EXCLUDE_LOWERCASE and REQUIRE_EACH_INCLUDED_TYPE"
-)
 
 
 def code_of(exc: BaseException) -> int:
@@ -37,8 +29,7 @@ def code_of(exc: BaseException) -> int:
 
 
 def failure_of(exc: BaseException) -> Failure:
-    """What failed, from pymysql's error: the TLS error under a network one, the code, else
-    the wording all drivers share."""
+    """What failed: TLS under a network error, else by code, else by the drivers' wording."""
     if isinstance(getattr(exc, "original_exception", None), ssl.SSLError):
         return Failure.TLS
     found = next((f for f, codes in _FAILURES.items() if code_of(exc) in codes), None)
@@ -60,8 +51,7 @@ def verb_of(statement: str) -> str:
 
 
 def policy_hint(code: int, settings: Sequence[tuple[str, str]]) -> str:
-    """The explanation to add to error `code` when `settings` (the server's variables of
-    simple_password_check, cracklib_password_check, validate_password and STRICT) show a
+    """What to add to error `code` when `settings` (sql.VALIDATION_SETTINGS' rows) show a
     password validation plugin; "" when they show none (the error has another cause)."""
     values = {name.lower(): value for name, value in settings}
     strict = values.pop(STRICT, "").upper() == "ON"
@@ -70,7 +60,9 @@ def policy_hint(code: int, settings: Sequence[tuple[str, str]]) -> str:
     listed = ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
     hint = (
         f"; the server runs a password validation plugin ({listed}): make the generated "
-        f"passwords meet it with the rotator's {_POLICY_KNOBS} settings, or relax the plugin's"
+        "passwords meet it with the rotator's PASSWORD_LENGTH, EXCLUDE_NUMBERS, "
+        "EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE and "
+        "REQUIRE_EACH_INCLUDED_TYPE settings, or relax the plugin's"
     )
     if strict and code != 1819:
         hint += (

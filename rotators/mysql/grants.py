@@ -1,14 +1,9 @@
-"""An account's privileges on MySQL and MariaDB: parsed from SHOW GRANTS, compared, re-granted.
+"""An account's privileges on MySQL and MariaDB: parsed from SHOW GRANTS, judged, re-granted.
 
-`parse_grants(lines)` reads SHOW GRANTS output with a tokenizer (backquoted identifiers,
-quoted strings, words) into `Grants`: privileges per level (global, database, table, routine,
-proxy) with their columns, the grant option per level, MySQL 8's dynamic privileges held with
-grant option, and MySQL's partial revokes. Role grants and SET DEFAULT ROLE lines are skipped:
-the catalogue gives those (clone.py). `admin_level(grants)` says why an account's privileges
-are admin-level, if they are. `plan_privileges(want, have, user, host)` returns the
-statements that make an account holding `have` hold exactly `want`. They are built from the
-model: privilege names checked against a keyword pattern, identifiers quoted, the account and
-proxied accounts as parameters. The server's text is never pasted back.
+`parse_grants` reads SHOW GRANTS lines with a tokenizer into `Grants` (lines about roles are
+left to the catalogue); `admin_level` says why rights are admin-level; `plan_privileges` builds
+GRANT and REVOKE statements from the model (privilege names checked as keywords, identifiers
+quoted, accounts as parameters), never from the server's text.
 """
 
 from __future__ import annotations
@@ -21,6 +16,7 @@ from smrotate.rotators.mysql.sql import Sql, quote_identifier
 
 GLOBAL_KIND, DATABASE, TABLE, PROXY_KIND = "global", "database", "table", "proxy"
 ROUTINES = ("PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY")
+_ORDER = (GLOBAL_KIND, DATABASE, TABLE, *ROUTINES, PROXY_KIND)  # of the statements planned
 
 
 class GrantParseError(ValueError):
@@ -39,17 +35,14 @@ class Level:
 
     def rank(self) -> tuple[int, str, str, str]:
         """Order of statements: global, database, table, routine, proxy levels."""
-        order = (GLOBAL_KIND, DATABASE, TABLE, *ROUTINES, PROXY_KIND)
-        return (order.index(self.kind), self.db, self.name, self.host)
+        return (_ORDER.index(self.kind), self.db, self.name, self.host)
 
     def target(self) -> Sql:
         """The ON clause's object and its parameters."""
-        if self.kind == GLOBAL_KIND:
-            return "*.*", ()
+        if self.kind in (GLOBAL_KIND, PROXY_KIND):
+            return ("*.*", ()) if self.kind == GLOBAL_KIND else ("%s@%s", (self.name, self.host))
         if self.kind == DATABASE:
             return quote_identifier(self.db) + ".*", ()
-        if self.kind == PROXY_KIND:
-            return "%s@%s", (self.name, self.host)
         qualified = quote_identifier(self.db) + "." + quote_identifier(self.name)
         return (qualified if self.kind == TABLE else f"{self.kind} {qualified}"), ()
 
@@ -84,7 +77,7 @@ class Grants:
         return self.privileges.get(level, frozenset())
 
 
-# ------------------------------------------------------------------ tokens
+# ------------------------------------------------------------------ parsing
 
 _TOKEN = re.compile(
     r"""\s+
@@ -107,11 +100,6 @@ class Token:
     text: str
 
 
-def _unescape(text: str, quote: str) -> str:
-    text = text.replace(quote * 2, quote)
-    return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), text, flags=re.DOTALL)
-
-
 def tokenize(line: str) -> list[Token]:
     """The tokens of one SHOW GRANTS line; GrantParseError at a character it cannot read."""
     tokens, pos = [], 0
@@ -119,28 +107,37 @@ def tokenize(line: str) -> list[Token]:
         found = _TOKEN.match(line, pos)
         if found is None:
             raise GrantParseError(f"unreadable character at position {pos}")
-        pos = found.end()
-        kind = found.lastgroup
+        pos, kind = found.end(), found.lastgroup
         if kind is None:
             continue
-        text = found[kind]
-        if kind == "ident":
-            text = text.replace("``", "`")
-        elif kind == "string":
-            text = _unescape(text, "'")
-        elif kind == "dstring":
-            kind, text = "string", _unescape(text, '"')
-        tokens.append(Token(kind, text))
+        text, quote = found[kind], {"ident": "`", "string": "'", "dstring": '"'}.get(kind, "")
+        if quote:
+            text = text.replace(quote * 2, quote)
+        if quote in ("'", '"'):
+            text = re.sub(r"\\(.)", lambda m: _ESCAPES.get(m[1], m[1]), text, flags=re.DOTALL)
+        tokens.append(Token("string" if kind == "dstring" else kind, text))
     return tokens
 
 
-class _Reader:
-    def __init__(self, tokens: list[Token]) -> None:
-        self.tokens, self.i = tokens, 0
+def _words(tokens: Iterable[Token]) -> list[str]:
+    """The tokens as upper-case keywords; "" for any token that is not a word."""
+    return [t.text.upper() if t.kind == "word" else "" for t in tokens]
 
-    def peek(self, ahead: int = 0) -> Token | None:
-        index = self.i + ahead
-        return self.tokens[index] if index < len(self.tokens) else None
+
+class _Reader:
+    """The tokens of one line, read from left to right."""
+
+    def __init__(self, line: str) -> None:
+        self.tokens, self.i = tokenize(line), 0
+
+    def peek(self, kind: str = "") -> Token | None:
+        token = self.tokens[self.i] if self.i < len(self.tokens) else None
+        return token if token is not None and kind in ("", token.kind) else None
+
+    def at(self, *texts: str) -> bool:
+        """Whether the next token is one of `texts`: a keyword (in any case) or punctuation."""
+        token = self.peek()
+        return token is not None and token.kind in ("word", "punct") and token.text.upper() in texts
 
     def take(self) -> Token:
         token = self.peek()
@@ -149,27 +146,15 @@ class _Reader:
         self.i += 1
         return token
 
-    def is_word(self, *words: str, ahead: int = 0) -> bool:
-        token = self.peek(ahead)
-        return token is not None and token.kind == "word" and token.text.upper() in words
+    def skip(self, text: str) -> bool:
+        """Take the next token if it is `text`."""
+        found = self.at(text)
+        self.i += found
+        return found
 
-    def is_kind(self, kind: str) -> bool:
-        token = self.peek()
-        return token is not None and token.kind == kind
-
-    def is_punct(self, text: str) -> bool:
-        token = self.peek()
-        return token is not None and token.kind == "punct" and token.text == text
-
-    def expect_punct(self, text: str) -> None:
-        if not self.is_punct(text):
+    def expect(self, text: str) -> None:
+        if not self.skip(text):
             raise GrantParseError(f"expected {text!r} at token {self.i}")
-        self.i += 1
-
-    def expect_word(self, word: str) -> None:
-        if not self.is_word(word):
-            raise GrantParseError(f"expected {word} at token {self.i}")
-        self.i += 1
 
     def name(self) -> str:
         token = self.take()
@@ -178,115 +163,79 @@ class _Reader:
         return token.text
 
 
-# ------------------------------------------------------------------ parsing
-
-
-@dataclass(frozen=True)
-class _Line:
-    revoke: bool
-    privileges: tuple[Privilege, ...]
-    level: Level
-    grant_option: bool
-
-
 def _privileges(reader: _Reader) -> tuple[Privilege, ...]:
     found: list[Privilege] = []
     while True:
         words = []
-        while reader.is_kind("word") and not reader.is_word("ON"):
+        while reader.peek("word") and not reader.at("ON"):
             words.append(reader.take().text.upper())
         if not words:
             raise GrantParseError(f"expected a privilege at token {reader.i}")
         name = "ALL PRIVILEGES" if words == ["ALL"] else " ".join(words)
-        if reader.is_punct("("):
-            reader.take()
-            while True:
+        if reader.skip("("):
+            found.append(Privilege(name, reader.name()))
+            while reader.skip(","):
                 found.append(Privilege(name, reader.name()))
-                if reader.is_punct(")"):
-                    reader.take()
-                    break
-                reader.expect_punct(",")
+            reader.expect(")")
         else:
             found.append(Privilege(name))
-        if reader.is_word("ON"):
-            reader.take()
+        if reader.skip("ON"):
             return tuple(found)
-        reader.expect_punct(",")
+        reader.expect(",")
 
 
 def _level(reader: _Reader, privileges: tuple[Privilege, ...]) -> Level:
     if [p.name for p in privileges] == ["PROXY"]:
         user = reader.name()
-        reader.expect_punct("@")
+        reader.expect("@")
         return Level(PROXY_KIND, name=user, host=reader.name())
     kind = TABLE
-    if reader.is_word("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE"):
-        kind = reader.take().text.upper()
-        if kind == "PACKAGE" and reader.is_word("BODY"):
-            reader.take()
-            kind = "PACKAGE BODY"
-        kind = TABLE if kind == "TABLE" else kind
-    if reader.is_punct("*"):
-        reader.take()
-        reader.expect_punct(".")
-        reader.expect_punct("*")
+    if reader.at("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE"):
+        word = reader.take().text.upper()
+        body = word == "PACKAGE" and reader.skip("BODY")
+        kind = TABLE if word == "TABLE" else word + " BODY" * body
+    if reader.skip("*"):
+        reader.expect(".")
+        reader.expect("*")
         return GLOBAL
     db = reader.name()
-    reader.expect_punct(".")
-    if reader.is_punct("*"):
-        reader.take()
-        return Level(DATABASE, db)
-    return Level(kind, db, reader.name())
+    reader.expect(".")
+    return Level(DATABASE, db) if reader.skip("*") else Level(kind, db, reader.name())
 
 
-def _skip_account(reader: _Reader) -> None:
-    reader.name()
-    if reader.is_punct("@"):  # a MariaDB role has no host
-        reader.take()
-        reader.name()
-
-
-def _with_grant_option(reader: _Reader) -> bool:
-    while reader.peek() is not None:
-        if reader.is_word("WITH") and reader.is_word("GRANT", ahead=1):
-            return reader.is_word("OPTION", ahead=2)
-        reader.take()
-    return False
-
-
-def parse_line(line: str) -> _Line | None:
-    """One SHOW GRANTS line; None for lines about roles (GRANT role TO, SET DEFAULT ROLE)."""
-    reader = _Reader(tokenize(line))
-    revoke = reader.is_word("REVOKE")
-    if not revoke and not reader.is_word("GRANT"):
+def _parse_line(line: str) -> tuple[bool, tuple[Privilege, ...], Level, bool] | None:
+    """(revoke, privileges, level, grant option) of one line; None for lines about roles
+    (GRANT role TO, SET DEFAULT ROLE)."""
+    reader = _Reader(line)
+    revoke = reader.at("REVOKE")
+    if not revoke and not reader.at("GRANT"):
         return None
     reader.take()
-    if reader.is_kind("ident") or reader.is_kind("string") or reader.peek() is None:
-        return None  # GRANT `role` TO ... (role grants come from the catalogue)
+    if reader.peek() is None or reader.peek("ident") or reader.peek("string"):
+        return None  # GRANT `role` TO ...
     privileges = _privileges(reader)
     level = _level(reader, privileges)
-    reader.expect_word("FROM" if revoke else "TO")
-    _skip_account(reader)
-    return _Line(revoke, privileges, level, not revoke and _with_grant_option(reader))
+    reader.expect("FROM" if revoke else "TO")
+    reader.name()
+    if reader.skip("@"):  # a MariaDB role has no host
+        reader.name()
+    rest = _words(reader.tokens[reader.i :])
+    withs = [i for i in range(len(rest)) if rest[i : i + 2] == ["WITH", "GRANT"]]
+    option = bool(withs) and rest[withs[0] + 2 : withs[0] + 3] == ["OPTION"]
+    return revoke, privileges, level, option and not revoke
 
 
 def identified_by_native_hash(lines: Iterable[str]) -> bool:
     """True when SHOW GRANTS says `IDENTIFIED BY PASSWORD '*...'`: MariaDB's form for an
-    account that uses mysql_native_password alone. False for any other form, or a line it
-    cannot read."""
+    account that uses mysql_native_password alone; False otherwise, or for an unreadable line."""
     for line in lines:
         try:
-            words = [t.text.upper() if t.kind == "word" else "" for t in tokenize(line)]
+            words = _words(tokenize(line))
         except GrantParseError:
             return False
         if any(words[i : i + 3] == ["IDENTIFIED", "BY", "PASSWORD"] for i in range(len(words))):
             return True
     return False
-
-
-def _is_dynamic(name: str) -> bool:
-    """MySQL 8's dynamic privileges are single words with underscores (BACKUP_ADMIN)."""
-    return "_" in name and " " not in name
 
 
 def parse_grants(lines: Iterable[str]) -> Grants:
@@ -296,28 +245,32 @@ def parse_grants(lines: Iterable[str]) -> Grants:
     dynamic: set[str] = set()
     revokes: set[tuple[str, str]] = set()
     for text in lines:
-        line = parse_line(text)
-        if line is None:
+        if (line := _parse_line(text)) is None:
             continue
-        held = [p for p in line.privileges if p != USAGE]
-        if line.revoke:
-            if line.level.kind != DATABASE:
+        revoke, names, level, option = line
+        held = [p for p in names if p != USAGE]
+        if revoke:
+            if level.kind != DATABASE:
                 raise GrantParseError("a partial revoke below the database level")
-            revokes.update((line.level.db, p.name) for p in held)
+            revokes.update((level.db, p.name) for p in held)
             continue
         if held:
-            privileges.setdefault(line.level, set()).update(held)
-        if line.grant_option:
-            if line.level == GLOBAL and held and all(_is_dynamic(p.name) for p in held):
-                dynamic.update(p.name for p in held)
-            else:
-                grant_option.add(line.level)
+            privileges.setdefault(level, set()).update(held)
+        # MySQL 8's dynamic privileges (one word with `_`) have a grant option each.
+        if option and level == GLOBAL and held and all(_dynamic(p.name) for p in held):
+            dynamic.update(p.name for p in held)
+        elif option:
+            grant_option.add(level)
     return Grants(
         {level: frozenset(held) for level, held in privileges.items()},
         frozenset(grant_option),
         frozenset(dynamic),
         frozenset(revokes),
     )
+
+
+def _dynamic(name: str) -> bool:
+    return "_" in name and " " not in name
 
 
 # ------------------------------------------------------------------ admin-level rights
@@ -351,13 +304,10 @@ def like(pattern: str, name: str) -> bool:
 
 
 def admin_level(grants: Grants) -> str | None:
-    """Why `grants` are admin-level (see ADMIN_GLOBAL): a short reason, or None.
-
-    Also admin-level: any privilege but SELECT and SHOW VIEW on the `mysql` database or its
-    tables (a database name with wildcards that covers it counts), GRANT OPTION on `*.*` or on
-    `mysql`, a dynamic privilege held with grant option, and PROXY on the anonymous account
-    (which proxies as anyone) or with grant option.
-    """
+    """Why `grants` are admin-level, in a few words, or None: ADMIN_GLOBAL on `*.*`; anything
+    but SYSTEM_DB_READS on the `mysql` database or its tables (also through wildcards); GRANT
+    OPTION on `*.*` or on `mysql`; a grantable dynamic privilege; PROXY on the anonymous account
+    (which proxies as anyone) or with grant option."""
     for level in sorted(set(grants.privileges) | grants.grant_option, key=Level.rank):
         names = {p.name for p in grants.at(level)}
         if level.kind == PROXY_KIND:
@@ -382,48 +332,36 @@ def admin_level(grants: Grants) -> str | None:
 # ------------------------------------------------------------------ statements
 
 
-def _privilege_list(privileges: Iterable[Privilege]) -> str:
+def _statement(
+    revoke: bool,
+    level: Level,
+    privileges: Iterable[Privilege] | None,
+    user: str,
+    host: str,
+    *,
+    option: bool = False,
+) -> Sql:
+    """GRANT `privileges` (REVOKE when `revoke`; GRANT OPTION when None) ON `level`."""
+    target, params = level.target()
     columns: dict[str, list[str]] = {}
-    for privilege in sorted(privileges):
+    for privilege in sorted(privileges or ()):
         if not _NAME.match(privilege.name):
             raise GrantParseError("a privilege name that is not a keyword")
         columns.setdefault(privilege.name, [])
         if privilege.column:
             columns[privilege.name].append(quote_identifier(privilege.column))
-    return ", ".join(
-        f"{name} ({', '.join(cols)})" if cols else name for name, cols in columns.items()
-    )
-
-
-def grant(
-    level: Level, privileges: Iterable[Privilege], user: str, host: str, grant_option: bool = False
-) -> Sql:
-    """GRANT `privileges` ON `level` TO user@host [WITH GRANT OPTION]."""
-    target, params = level.target()
-    option = " WITH GRANT OPTION" if grant_option else ""
-    text = f"GRANT {_privilege_list(privileges)} ON {target} TO %s@%s{option}"
-    return text, (*params, user, host)
-
-
-def revoke(level: Level, privileges: Iterable[Privilege], user: str, host: str) -> Sql:
-    """REVOKE `privileges` ON `level` FROM user@host."""
-    target, params = level.target()
-    return f"REVOKE {_privilege_list(privileges)} ON {target} FROM %s@%s", (*params, user, host)
-
-
-def revoke_grant_option(level: Level, user: str, host: str) -> Sql:
-    """REVOKE GRANT OPTION ON `level` FROM user@host."""
-    target, params = level.target()
-    return f"REVOKE GRANT OPTION ON {target} FROM %s@%s", (*params, user, host)
+    listed = ", ".join(f"{n} ({', '.join(c)})" if c else n for n, c in columns.items())
+    verb, to = ("REVOKE", "FROM") if revoke else ("GRANT", "TO")
+    text = f"{verb} {listed or 'GRANT OPTION'} ON {target} {to} %s@%s"
+    return text + " WITH GRANT OPTION" * option, (*params, user, host)
 
 
 def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sql]:
     """Statements that turn `have` into `want` for user@host; empty when they are equal.
 
-    Grants come before revokes, so an account in use never lacks a privilege it keeps. One
-    exception: when `want` drops ALL PRIVILEGES at a level for a list, ALL is revoked first,
-    and the list granted right after (ALL cannot be narrowed without knowing its expansion).
-    Partial revokes come last: they restrict global privileges.
+    Grants come before revokes, so an account in use never lacks a privilege it keeps; except
+    that ALL PRIVILEGES narrowed to a list is revoked first, and the list granted right after
+    (ALL cannot be narrowed without knowing its expansion). Partial revokes come last.
     """
     resets: list[Sql] = []
     grants: list[Sql] = []
@@ -433,7 +371,7 @@ def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sq
         wanted, held = want.at(level), have.at(level)
         give_option = level in want.grant_option and level not in have.grant_option
         if ALL in held and ALL not in wanted:
-            resets.append(revoke(level, [ALL], user, host))
+            resets.append(_statement(True, level, [ALL], user, host))
             held = frozenset(p for p in held if p.column)
         if ALL in wanted:
             add = ({ALL} - held) | {p for p in wanted - held if p.column}
@@ -441,23 +379,23 @@ def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sq
         else:
             add, remove = set(wanted - held), set(held - wanted)
         if add or give_option:
-            grants.append(grant(level, add or {USAGE}, user, host, give_option))
+            grants.append(_statement(False, level, add or {USAGE}, user, host, option=give_option))
         if remove:
-            revokes.append(revoke(level, remove, user, host))
+            revokes.append(_statement(True, level, remove, user, host))
         if level in have.grant_option and level not in want.grant_option:
-            revokes.append(revoke_grant_option(level, user, host))
+            revokes.append(_statement(True, level, None, user, host))
     for name in sorted(want.grantable_dynamic - have.grantable_dynamic):
-        grants.append(grant(GLOBAL, [Privilege(name)], user, host, grant_option=True))
+        grants.append(_statement(False, GLOBAL, [Privilege(name)], user, host, option=True))
     for name in sorted(have.grantable_dynamic - want.grantable_dynamic):
-        resets.append(revoke(GLOBAL, [Privilege(name)], user, host))
+        resets.append(_statement(True, GLOBAL, [Privilege(name)], user, host))
         if Privilege(name) in want.at(GLOBAL):
-            grants.append(grant(GLOBAL, [Privilege(name)], user, host))
+            grants.append(_statement(False, GLOBAL, [Privilege(name)], user, host))
     restrictions = [
-        revoke(Level(DATABASE, db), [Privilege(name)], user, host)
+        _statement(True, Level(DATABASE, db), [Privilege(name)], user, host)
         for db, name in sorted(want.partial_revokes - have.partial_revokes)
     ]
     grants += [
-        grant(Level(DATABASE, db), [Privilege(name)], user, host)
+        _statement(False, Level(DATABASE, db), [Privilege(name)], user, host)
         for db, name in sorted(have.partial_revokes - want.partial_revokes)
     ]
     return resets + grants + revokes + restrictions
