@@ -133,17 +133,17 @@ def test_create_user_with_the_base_plugin_and_like_another_row() -> None:
     )
     # caching_sha2 hashes hold control characters: a parameter carries them unchanged
     stored = "$A$005$\x01\x1f'x\\salt0123456789" + "h" * 43
-    text, params = sql.create_user_like(MYSQL8, "c", "h", "caching_sha2_password", stored)
+    text, params = sql.CREATE_USER_LIKE["mysql"], ("c", "h", "caching_sha2_password", stored)
     assert text == "CREATE USER %s@%s IDENTIFIED WITH %s AS %s"
     assert params[-1] == stored
-    assert render(sql.create_user_like(MARIADB, "c", "h", "ed25519", "abc")) == (
+    assert render((sql.CREATE_USER_LIKE["mariadb"], ("c", "h", "ed25519", "abc"))) == (
         "CREATE USER 'c'@'h' IDENTIFIED VIA 'ed25519' USING 'abc'"
     )
 
 
 def test_accounts_skip_mariadb_roles() -> None:
-    assert "is_role = 'N'" in sql.accounts(MARIADB, "app")[0]
-    assert "is_role" not in sql.accounts(MYSQL8, "app")[0]
+    assert "is_role = 'N'" in sql.ACCOUNTS_NOT_ROLES
+    assert "is_role" not in sql.ACCOUNTS
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_require(required: tuple[str, str, str, str], expected: str) -> None:
 
 
 def test_limits() -> None:
-    assert render(sql.limits("c", "%", (1, 2, 3, 4))) == (
+    assert render((sql.LIMITS, ("c", "%", 1, 2, 3, 4))) == (
         "ALTER USER 'c'@'%' WITH MAX_QUERIES_PER_HOUR 1 MAX_UPDATES_PER_HOUR 2 "
         "MAX_CONNECTIONS_PER_HOUR 3 MAX_USER_CONNECTIONS 4"
     )
@@ -182,8 +182,8 @@ def test_roles_on_mysql_8_are_accounts() -> None:
     assert render(sql.set_default_roles(MYSQL8, [], "c", "h")) == (
         "ALTER USER 'c'@'h' DEFAULT ROLE NONE"
     )
-    assert "mysql.role_edges" in sql.granted_roles(MYSQL8, "c", "h")[0]
-    assert "mysql.default_roles" in sql.default_roles(MYSQL8, "c", "h")[0]
+    assert "mysql.role_edges" in sql.GRANTED_ROLES["mysql"]
+    assert "mysql.default_roles" in sql.DEFAULT_ROLES["mysql"]
 
 
 def test_roles_on_mariadb_have_no_host() -> None:
@@ -218,22 +218,22 @@ def test_every_value_is_a_parameter() -> None:
         sql.set_password(MARIADB, marker, marker, marker, marker),
         sql.own_password(MARIADB, marker, marker, "ed25519"),
         sql.create_user(MYSQL8, marker, marker, marker, marker),
-        sql.create_user_like(MARIADB, marker, marker, marker, marker),
-        sql.drop_user(marker, marker),
+        (sql.CREATE_USER_LIKE["mariadb"], (marker, marker, marker, marker)),
+        (sql.DROP_USER, (marker, marker)),
         sql.require(marker, marker, ("SPECIFIED", marker, marker, marker)),
         sql.grant_role(MYSQL8, (marker, marker), marker, marker, True),
         sql.set_default_roles(MYSQL8, [(marker, marker)], marker, marker),
         sql.set_default_roles(MARIADB, [(marker, "")], marker, marker),
-        sql.show_grants(marker, marker),
-        sql.accounts(MARIADB, marker),
+        (sql.SHOW_GRANTS, (marker, marker)),
+        (sql.ACCOUNTS_NOT_ROLES, (marker,)),
         sql.with_mark(sql.create_user(MYSQL8, marker, marker, marker, marker), marker),
-        sql.mark_row(marker, marker, marker),
-        sql.clone_marks(MARIADB, marker),
-        sql.clone_marks(MYSQL8, marker),
-        sql.rename_user(marker, marker, marker),
-        sql.account_options(MARIADB, marker, marker),
-        sql.statement_time(marker, marker, Decimal(1)),
-        sql.account_lock(marker, marker, False),
+        (sql.MARK_ROW, (marker, marker, marker)),
+        (sql.CLONE_MARKS["mariadb"], (marker,)),
+        (sql.CLONE_MARKS["mysql"], (marker,)),
+        (sql.RENAME_USER, (marker, marker, marker, marker)),
+        (sql.account_options(MARIADB), (marker, marker)),
+        (sql.STATEMENT_TIME, (marker, marker, Decimal(1))),
+        (sql.ACCOUNT_LOCK[False], (marker, marker)),
         sql.show_role_grants(MARIADB, (marker, "")),
     ]
     for text, params in builders:
@@ -257,27 +257,27 @@ def test_the_clone_mark_on_mysql_is_an_attribute_and_on_mariadb_a_json_key() -> 
         "CREATE USER 'c'@'%' IDENTIFIED WITH 'caching_sha2_password' BY 'pw' "
         """ATTRIBUTE '{\\"smrotate_clone_of\\": \\"o\\'b\\"}'"""
     )
-    assert render(sql.mark_row("c", "%", "o'b")) == (
+    assert render((sql.MARK_ROW, ("o'b", "c", "%"))) == (
         "UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.smrotate_clone_of', 'o\\'b') "
         "WHERE User = 'c' AND Host = '%'"
     )
-    assert "information_schema.USER_ATTRIBUTES" in sql.clone_marks(MYSQL8, "c")[0]
-    assert "mysql.global_priv" in sql.clone_marks(MARIADB, "c")[0]
-    assert render(sql.rename_user("s", "%", "c")) == "RENAME USER 's'@'%' TO 'c'@'%'"
+    assert "information_schema.USER_ATTRIBUTES" in sql.CLONE_MARKS["mysql"]
+    assert "mysql.global_priv" in sql.CLONE_MARKS["mariadb"]
+    assert render((sql.RENAME_USER, ("s", "%", "c", "%"))) == "RENAME USER 's'@'%' TO 'c'@'%'"
 
 
 def test_account_options_per_server() -> None:
     """MariaDB: ACCOUNT LOCK from mysql.global_priv's JSON and MAX_STATEMENT_TIME; MySQL has
     account_locked in mysql.user and no per-account statement time."""
-    mariadb = sql.account_options(MARIADB, "c", "%")[0]
+    mariadb = sql.account_options(MARIADB)
     assert "JSON_EXTRACT(g.Priv, '$.account_locked')" in mariadb
     assert mariadb.endswith("max_statement_time FROM mysql.user WHERE User = %s AND Host = %s")
-    mysql = sql.account_options(MYSQL8, "c", "%")[0]
+    mysql = sql.account_options(MYSQL8)
     assert "account_locked, 0 FROM mysql.user" in mysql
-    assert render(sql.statement_time("c", "%", Decimal("2.5"))) == (
+    assert render((sql.STATEMENT_TIME, ("c", "%", Decimal("2.5")))) == (
         "ALTER USER 'c'@'%' WITH MAX_STATEMENT_TIME 2.5"
     )
-    assert render(sql.account_lock("c", "%", True)) == "ALTER USER 'c'@'%' ACCOUNT LOCK"
+    assert render((sql.ACCOUNT_LOCK[True], ("c", "%"))) == "ALTER USER 'c'@'%' ACCOUNT LOCK"
 
 
 def test_a_roles_grants() -> None:

@@ -5,12 +5,12 @@ and a clone sync against a simulated MySQL 8 catalogue."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import pymysql.converters
 import pytest
 
-from smrotate.rotators.mysql import clone as mysql_clone
+from smrotate.rotators.mysql import MySQLRotator, MySQLSession
 from smrotate.rotators.mysql.grants import (
     ALL,
     GLOBAL,
@@ -231,11 +231,13 @@ def test_a_privilege_name_must_be_a_keyword() -> None:
 # ---------------------------------------------------------------- a MySQL 8 catalogue
 
 
-class FakeMySQL8:
-    """Answers the catalogue queries of mysql_clone as a MySQL 8 server would; after the
-    first GRANT, REVOKE or ALTER, the clone reads back as the base (the plan was applied)."""
+class FakeMySQL8(MySQLRotator):
+    """A rotator whose `execute` answers the clone sync's catalogue queries as a MySQL 8 server
+    would; after the first GRANT, REVOKE or ALTER, the clone reads back as the base (the plan
+    was applied)."""
 
     def __init__(self, clone_exists: bool) -> None:
+        super().__init__(env={})
         self.sent: list[str] = []
         self.clone_exists = clone_exists
         self.written = False
@@ -265,7 +267,9 @@ class FakeMySQL8:
             return [("", b"", b"", b"", 0, 0, 0, 0, "N", 0)]
         return []
 
-    def __call__(self, query: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    def execute(
+        self, session: MySQLSession, query: Any, params: Sequence[Any] = ()
+    ) -> list[tuple[Any, ...]]:
         self.sent.append(render((query, tuple(params))))
         if query.startswith(("GRANT", "REVOKE", "ALTER")):
             self.written = True
@@ -274,9 +278,14 @@ class FakeMySQL8:
         return self.clone(query) if "app_clone" in params else self.base(query)
 
 
+def on_mysql_8() -> MySQLSession:
+    """A session whose server is known (MySQL 8) and which has no connection."""
+    return MySQLSession(cast(Any, None), cast(Any, None), MYSQL8)
+
+
 def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> None:
     fake = FakeMySQL8(clone_exists=False)
-    assert mysql_clone.sync_clone(fake, MYSQL8, "app", "app_clone", "Pw1!new") is True
+    assert fake.ensure_clone(on_mysql_8(), "app", "app_clone", "Pw1!new") is True
     writes = [s for s in fake.sent if not s.startswith(("SELECT", "SHOW"))]
     mark = """ATTRIBUTE '{\\"smrotate_clone_of\\": \\"app\\"}'"""  # the clone mark
     assert writes[:3] == [
@@ -303,7 +312,7 @@ def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> Non
 
 def test_sync_clone_on_mysql_8_copies_the_hash_to_a_new_host_of_an_existing_clone() -> None:
     fake = FakeMySQL8(clone_exists=True)
-    assert mysql_clone.sync_clone(fake, MYSQL8, "app", "app_clone", "Pw1!pending") is False
+    assert fake.ensure_clone(on_mysql_8(), "app", "app_clone", "Pw1!pending") is False
     creates = [s for s in fake.sent if s.startswith("CREATE USER")]
     assert creates == [
         "CREATE USER 'app_clone'@'10.0.%' IDENTIFIED WITH 'caching_sha2_password' "

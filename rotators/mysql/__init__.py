@@ -1,23 +1,7 @@
 """Rotates MySQL, Aurora MySQL and MariaDB passwords (engines `mysql`, `aurora-mysql`, `mariadb`).
 
-The strategy comes from ROTATION_STRATEGY (framework/strategies.py). The SQL depends on the
-server, read with `SELECT VERSION()` at login (`sql`); clones are kept in step and
-marked by `clone`. TLS is on and verified (CA and host name) unless the secret says
-`"ssl": false`, and never falls back to plaintext. pymysql is imported only by the steps that
-talk to the database.
-
-What the engine checks at every login (`session_facts`): the account is the user part of
-CURRENT_USER() (the row the server matched, '' for an anonymous account), and TLS means the
-client's own socket is a TLS socket, verified by this process: a server, or an impostor, can
-report any Ssl_cipher (MariaDB has it in information_schema.SESSION_STATUS, MySQL 8 only in
-performance_schema.session_status), but not make a plaintext socket encrypted.
-
-Same server (`prove_same_server`, when the two secrets name different endpoints): the user's
-session takes GET_LOCK on a random name and the admin's session must find that lock held, on
-its own server, by a session of that user. MySQL's @@server_uuid would prove nothing: anyone
-who can log in to the real server can read it, and a server the attacker runs can answer any
-value (MariaDB has no such variable). A lock name drawn at random for this one check cannot be
-answered by another server.
+How, and what the admin refuses: docs/mysql.md. pymysql is imported only by the steps that
+talk to the database; TLS is verified unless the secret says `"ssl": false`, never downgraded.
 """
 
 from __future__ import annotations
@@ -27,7 +11,7 @@ import secrets
 import ssl
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from smrotate.database import ConnectionSettings, DatabaseRotator, SessionFacts, target_error
@@ -35,7 +19,6 @@ from smrotate.errors import Failure
 from smrotate.observability import logger
 from smrotate.rotators.mysql import sql
 from smrotate.rotators.mysql.clone import (
-    Run,
     account_rows,
     admin_reason,
     clone_mark,
@@ -58,6 +41,7 @@ from smrotate.strategies import AccountFacts
 if TYPE_CHECKING:
     from pymysql.connections import Connection
 
+__all__ = ["MySQLRotator", "MySQLSession", "lambda_handler"]
 STATEMENT_TIMEOUT = 30  # seconds to wait for one statement's answer
 
 
@@ -67,7 +51,13 @@ class MySQLSession:
 
     conn: Connection[Any]
     settings: ConnectionSettings
-    server: Server | None = field(default=None)
+    server: Server | None = None
+
+
+def _query(session: MySQLSession, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    with session.conn.cursor() as cursor:
+        cursor.execute(statement, tuple(params))
+        return list(cursor.fetchall()) if cursor.description else []
 
 
 class MySQLRotator(DatabaseRotator[MySQLSession]):
@@ -119,62 +109,45 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
     def execute(
         self, session: MySQLSession, statement: Any, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
-        """Run one statement template (values as `%s` parameters); its rows."""
+        """Run one statement template (values as `%s` parameters); its rows. A password
+        policy refusal says what the server's validation plugin requires."""
         import pymysql
 
         try:
-            return self._query(session, statement, params)
+            return _query(session, statement, params)
         except pymysql.MySQLError as exc:
-            failure = failure_of(exc)
+            failure, detail, code = failure_of(exc), detail_of(exc), code_of(exc)
             if failure is Failure.AUTHENTICATION:  # "access denied" to a logged-in session
                 failure = Failure.PRIVILEGE
-            detail = detail_of(exc)
-            if code_of(exc) in POLICY_CODES:
-                detail += self._policy_hint(session, code_of(exc))
+            if code in POLICY_CODES:
+                with contextlib.suppress(pymysql.MySQLError):
+                    rows = _query(session, sql.VALIDATION_SETTINGS, ())
+                    detail += policy_hint(code, [(str(name), str(value)) for name, value in rows])
             action = "running " + verb_of(str(statement))
             raise target_error(session.settings, failure, detail, action) from None
 
-    def _query(
-        self, session: MySQLSession, statement: str, params: Sequence[Any]
-    ) -> list[tuple[Any, ...]]:
-        with session.conn.cursor() as cursor:
-            cursor.execute(statement, tuple(params))
-            return list(cursor.fetchall()) if cursor.description else []
-
-    def _policy_hint(self, session: MySQLSession, code: int) -> str:
-        """What a password validation plugin requires, if one runs (read after error `code`)."""
-        import pymysql
-
-        try:
-            rows = self._query(session, sql.VALIDATION_SETTINGS, ())
-        except pymysql.MySQLError:
-            return ""
-        return policy_hint(code, [(str(name), str(value)) for name, value in rows])
-
     def server(self, session: MySQLSession) -> Server:
-        """The session's server flavour and version (one query, then remembered)."""
+        """The session's server flavour and version (read once)."""
         if session.server is None:
-            session.server = Server.parse(str(self.execute(session, *sql.version())[0][0]))
+            session.server = Server.parse(str(self.execute(session, sql.VERSION)[0][0]))
         return session.server
 
-    # ------------------------------------------------------------ DatabaseRotator hooks
-
     def session_facts(self, session: MySQLSession) -> SessionFacts:
-        """CURRENT_USER() split at its last `@` (a host has none), the client socket's TLS;
-        the server's version is remembered from the same query."""
+        """The user part of CURRENT_USER() (the row the server matched: '' when anonymous),
+        and TLS when the client's own socket is a TLS socket: a server can report any
+        Ssl_cipher, but not make a plaintext socket encrypted. Remembers the version."""
         [(account, version)] = self.execute(session, sql.SESSION_FACTS)
-        if session.server is None:
-            session.server = Server.parse(str(version))
+        session.server = session.server or Server.parse(str(version))
         user, _, host = str(account).rpartition("@")
         tls = isinstance(getattr(session.conn, "_sock", None), ssl.SSLSocket)
         return SessionFacts(user=user, host=host, tls=tls)
 
     def prove_same_server(self, own: MySQLSession, admin: MySQLSession, username: str) -> bool:
-        """`own` holds a lock with a random name; True when the admin's server shows it held
-        by a session of `username` (see the module's docstring). False, with a warning saying
-        why, when the lock is not there, the admin cannot see its holder (it needs PROCESS),
-        the holder is another user, or an anonymous account exists on the admin's server
-        (the process list shows the name a client sent, which such an account accepts)."""
+        """`own` takes a lock with a random name, which no other server can answer for; True
+        when the admin's server shows it held by a session of `username`. False, with a
+        warning saying why, when it is not there, the admin cannot see its holder (it needs
+        PROCESS), the holder is another user, or an anonymous account exists on the admin's
+        server (the process list shows the name a client sent, which such an account takes)."""
         name = "smrotate-" + secrets.token_hex(16)
         if [tuple(row) for row in self.execute(own, sql.TAKE_LOCK, (name,))] != [(1,)]:
             return False
@@ -196,51 +169,42 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return False
 
     def account_facts(self, admin: MySQLSession, username: str) -> AccountFacts:
-        """Whether `username` has rows; admin-level rights (`grants.admin_level`, also
-        through roles); the base its clone mark names (`clone`)."""
-        server, run = self.server(admin), self._runner(admin)
-        self.execute(admin, *sql.admin_session())
-        rows = account_rows(run, server, username)
+        """Whether `username` has rows, admin-level rights (its own or its roles'), and the
+        base its clone mark names. Read-only."""
+        self.server(admin)
+        self.execute(admin, sql.ADMIN_SESSION)
+        rows = account_rows(self, admin, username)
         if not rows:
             return AccountFacts(exists=False)
         return AccountFacts(
             exists=True,
-            privileged=admin_reason(run, server, username, rows),
-            clone_of=clone_mark(run, server, username, rows),
+            privileged=admin_reason(self, admin, username, rows),
+            clone_of=clone_mark(self, admin, username, rows),
         )
 
-    # ------------------------------------------------------------ PasswordRotator hooks
-
     def change_own_password(self, session: MySQLSession, secret: Secret, password: str) -> None:
-        """The matched account row sets its own password (the user may hold no privilege);
-        on MariaDB with mysql_native_password, as a hash computed here. (`login` has checked
-        that the session is the secret's user.)"""
+        """The matched account row sets its own password (the user may hold no privilege); on
+        MariaDB with mysql_native_password, as a hash computed here. Idempotent."""
         server, plugin = self.server(session), ""
         if server.mariadb:  # the plugin decides whether the hash can be computed here
-            lines = [str(row[0]) for row in self.execute(session, *sql.own_grants())]
+            lines = [str(row[0]) for row in self.execute(session, sql.OWN_GRANTS)]
             plugin = sql.NATIVE if identified_by_native_hash(lines) else ""
         statement = sql.own_password(server, password, str(secret["password"]), plugin)
         self.execute(session, *statement)
 
     def set_password(self, admin: MySQLSession, username: str, password: str) -> None:
-        """Set the password of every host row of `username`, keeping each row's plugin.
-
-        The secret names a user, not a host, and the server picks a row by where the client
-        connects from: all rows change, or the secret would work from some hosts only.
-        """
+        """Set the password of every host row of `username` (the secret names no host, and
+        the server picks a row by where the client connects from), keeping each row's plugin.
+        Idempotent."""
         server = self.server(admin)
-        for row in password_accounts(self._runner(admin), server, username):
+        for row in password_accounts(self, admin, username):
             self.execute(admin, *sql.set_password(server, username, row.host, row.plugin, password))
 
     def ensure_clone(self, admin: MySQLSession, base: str, clone: str, password: str) -> bool:
-        """Create or re-sync `clone`: base's hosts, privileges, roles, REQUIRE and limits."""
-        server = self.server(admin)
-        server.check_username(clone)
-        return sync_clone(self._runner(admin), server, base, clone, password)
-
-    def _runner(self, session: MySQLSession) -> Run:
-        """`execute` on `session`, looked up at each call (the conformance kit wraps it)."""
-        return lambda statement, params: self.execute(session, statement, params)
+        """Create or re-sync `clone` (`sync_clone`): the base's hosts, privileges, roles,
+        REQUIRE and limits. True when it created it."""
+        self.server(admin).check_username(clone)
+        return sync_clone(self, admin, base, clone, password)
 
 
 lambda_handler = MySQLRotator.handler()
