@@ -64,6 +64,7 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
     """Password rotation for MySQL 5.7+/8, Aurora MySQL and MariaDB 10.2+ accounts."""
 
     engines = frozenset({"mysql", "aurora-mysql", "mariadb"})
+    driver_module, driver_extra = "pymysql", "mysql"  # createSecret checks it is installed
     default_port = 3306
     default_dbname = None
     max_username_length = 32
