@@ -172,10 +172,11 @@ def test_limits() -> None:
 
 def test_roles_on_mysql_8_are_accounts() -> None:
     role = ("reader", "%")
-    assert render(sql.grant_role(MYSQL8, role, "c", "h", admin=True)) == (
+    assert render(sql.with_role(MYSQL8, role, sql.GRANT_ROLE[True], "c", "h")) == (
         "GRANT 'reader'@'%' TO 'c'@'h' WITH ADMIN OPTION"
     )
-    assert render(sql.revoke_role(MYSQL8, role, "c", "h")) == "REVOKE 'reader'@'%' FROM 'c'@'h'"
+    revoke = sql.with_role(MYSQL8, role, sql.REVOKE_ROLE, "c", "h")
+    assert render(revoke) == "REVOKE 'reader'@'%' FROM 'c'@'h'"
     assert render(sql.set_default_roles(MYSQL8, [("w", "%"), role], "c", "h")) == (
         "ALTER USER 'c'@'h' DEFAULT ROLE 'reader'@'%', 'w'@'%'"
     )
@@ -188,7 +189,7 @@ def test_roles_on_mysql_8_are_accounts() -> None:
 
 def test_roles_on_mariadb_have_no_host() -> None:
     role = ("writer x", "")
-    assert render(sql.grant_role(MARIADB, role, "c", "h", admin=False)) == (
+    assert render(sql.with_role(MARIADB, role, sql.GRANT_ROLE[False], "c", "h")) == (
         "GRANT 'writer x' TO 'c'@'h'"
     )
     assert render(sql.set_default_roles(MARIADB, [role], "c", "h")) == (
@@ -221,7 +222,7 @@ def test_every_value_is_a_parameter() -> None:
         (sql.CREATE_USER_LIKE["mariadb"], (marker, marker, marker, marker)),
         (sql.DROP_USER, (marker, marker)),
         sql.require(marker, marker, ("SPECIFIED", marker, marker, marker)),
-        sql.grant_role(MYSQL8, (marker, marker), marker, marker, True),
+        sql.with_role(MYSQL8, (marker, marker), sql.GRANT_ROLE[True], marker, marker),
         sql.set_default_roles(MYSQL8, [(marker, marker)], marker, marker),
         sql.set_default_roles(MARIADB, [(marker, "")], marker, marker),
         (sql.SHOW_GRANTS, (marker, marker)),
@@ -234,7 +235,7 @@ def test_every_value_is_a_parameter() -> None:
         (sql.account_options(MARIADB), (marker, marker)),
         (sql.STATEMENT_TIME, (marker, marker, Decimal(1))),
         (sql.ACCOUNT_LOCK[False], (marker, marker)),
-        sql.show_role_grants(MARIADB, (marker, "")),
+        sql.with_role(MARIADB, (marker, ""), sql.ROLE_GRANTS),
     ]
     for text, params in builders:
         assert marker not in text
@@ -281,8 +282,10 @@ def test_account_options_per_server() -> None:
 
 
 def test_a_roles_grants() -> None:
-    assert render(sql.show_role_grants(MARIADB, ("ops", ""))) == "SHOW GRANTS FOR 'ops'"
-    assert render(sql.show_role_grants(MYSQL8, ("ops", "%"))) == "SHOW GRANTS FOR 'ops'@'%'"
+    shown = sql.with_role(MARIADB, ("ops", ""), sql.ROLE_GRANTS)
+    assert render(shown) == "SHOW GRANTS FOR 'ops'"
+    shown = sql.with_role(MYSQL8, ("ops", "%"), sql.ROLE_GRANTS)
+    assert render(shown) == "SHOW GRANTS FOR 'ops'@'%'"
 
 
 def test_the_constant_statements_render() -> None:

@@ -7,6 +7,7 @@ talk to the database; TLS is verified unless the secret says `"ssl": false`, nev
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import ssl
 from collections.abc import Iterator, Sequence
@@ -14,25 +15,17 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from smrotate.database import ConnectionSettings, DatabaseRotator, SessionFacts, target_error
+from smrotate.database import (
+    ConnectionSettings,
+    DatabaseRotator,
+    SessionFacts,
+    target_error,
+    transport_failure,
+)
 from smrotate.errors import Failure
 from smrotate.observability import logger
 from smrotate.rotators.mysql import sql
-from smrotate.rotators.mysql.clone import (
-    account_rows,
-    admin_reason,
-    clone_mark,
-    password_accounts,
-    sync_clone,
-)
-from smrotate.rotators.mysql.errors import (
-    POLICY_CODES,
-    code_of,
-    detail_of,
-    failure_of,
-    policy_hint,
-    verb_of,
-)
+from smrotate.rotators.mysql.clone import account_facts, password_accounts, sync_clone
 from smrotate.rotators.mysql.grants import identified_by_native_hash
 from smrotate.rotators.mysql.sql import Server
 from smrotate.store import Secret
@@ -41,8 +34,68 @@ from smrotate.strategies import AccountFacts
 if TYPE_CHECKING:
     from pymysql.connections import Connection
 
-__all__ = ["MySQLRotator", "MySQLSession", "lambda_handler"]
 STATEMENT_TIMEOUT = 30  # seconds to wait for one statement's answer
+FAILURES = {  # server and client error codes, by what failed
+    Failure.AUTHENTICATION: {1045, 1130, 1698, 1862, 3118, 4151},
+    Failure.PRIVILEGE: {1044, 1142, 1143, 1227, 1370, 1410, 3523, 1959},
+    Failure.TLS: {2026, 3159},
+    Failure.NETWORK: {2002, 2003, 2005, 2006, 2013, 2055},
+}
+HIDE_DETAIL = {1064, 1149}  # syntax errors quote the statement, which may hold a password
+# 1819: the password does not satisfy the policy. 1290: MariaDB's strict_password_validation
+# refuses a password given as a hash. 1396: MariaDB's ALTER USER reports either as this.
+POLICY_CODES = frozenset({1819, 1290, 1396})
+STRICT = "strict_password_validation"
+
+
+def code_of(exc: BaseException) -> int:
+    """The server's or client's error number; 0 when there is none."""
+    return exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+
+
+def failure_of(exc: BaseException) -> Failure:
+    """What failed: TLS under a network error, else by code, else by the drivers' wording."""
+    if isinstance(getattr(exc, "original_exception", None), ssl.SSLError):
+        return Failure.TLS
+    found = next((f for f, codes in FAILURES.items() if code_of(exc) in codes), None)
+    return found or transport_failure(str(exc)) or Failure.OTHER
+
+
+def detail_of(exc: BaseException) -> str:
+    """The error code and the server's message (target_error scrubs it)."""
+    message = str(exc.args[1]) if len(exc.args) > 1 else str(exc)
+    if code_of(exc) in HIDE_DETAIL:
+        message = "SQL syntax error (the statement is not shown)"
+    return f"MySQL error {code_of(exc)}: {message}"
+
+
+def verb_of(statement: str) -> str:
+    """The statement's leading keywords (`SHOW GRANTS`, `SELECT`): never its values."""
+    words = re.findall(r"[A-Z]+(?=\s|$)", " ".join(statement.split()[:2]))
+    return " ".join(words) or "a statement"
+
+
+def policy_hint(code: int, settings: Sequence[tuple[str, str]]) -> str:
+    """What to add to error `code` when `settings` (sql.VALIDATION_SETTINGS' rows) show a
+    password validation plugin; "" when they show none (the error has another cause)."""
+    values = {name.lower(): value for name, value in settings}
+    strict = values.pop(STRICT, "").upper() == "ON"
+    if not values:
+        return ""
+    listed = ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
+    hint = (
+        f"; the server runs a password validation plugin ({listed}): make the generated "
+        "passwords meet it with the rotator's PASSWORD_LENGTH, EXCLUDE_NUMBERS, "
+        "EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE and "
+        "REQUIRE_EACH_INCLUDED_TYPE settings, or relax the plugin's"
+    )
+    if strict and code != 1819:
+        hint += (
+            f". With {STRICT}=ON it also refuses any password given as a hash, and smrotate "
+            "gives MariaDB mysql_native_password passwords only as hashes (so that no plaintext "
+            f"reaches the server's logs): set {STRICT}=OFF"
+        )
+    return hint
 
 
 @dataclass
@@ -75,7 +128,7 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
 
     @contextmanager
     def connect(self, settings: ConnectionSettings) -> Iterator[MySQLSession]:
-        """A TLS (unless `"ssl": false`), autocommit session; failures classified."""
+        """A TLS (unless `"ssl": false`: then plaintext only), autocommit session."""
         import pymysql
 
         tls: dict[str, Any] = {"ssl_disabled": True}
@@ -110,8 +163,8 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
     def execute(
         self, session: MySQLSession, statement: Any, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
-        """Run one statement template (values as `%s` parameters); its rows. A password
-        policy refusal says what the server's validation plugin requires."""
+        """Run one template (values as `%s` parameters); its rows. Errors are classified, and
+        a password policy refusal says what the server's validation plugin requires."""
         import pymysql
 
         try:
@@ -134,9 +187,8 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return session.server
 
     def session_facts(self, session: MySQLSession) -> SessionFacts:
-        """The user part of CURRENT_USER() (the row the server matched: '' when anonymous),
-        and TLS when the client's own socket is a TLS socket: a server can report any
-        Ssl_cipher, but not make a plaintext socket encrypted. Remembers the version."""
+        """CURRENT_USER() (the row the server matched), and TLS if the client's own socket is
+        TLS (a server can report any Ssl_cipher); remembers the server's version."""
         [(account, version)] = self.execute(session, sql.SESSION_FACTS)
         session.server = session.server or Server.parse(str(version))
         user, _, host = str(account).rpartition("@")
@@ -144,11 +196,9 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return SessionFacts(user=user, host=host, tls=tls)
 
     def prove_same_server(self, own: MySQLSession, admin: MySQLSession, username: str) -> bool:
-        """`own` takes a lock with a random name, which no other server can answer for; True
-        when the admin's server shows it held by a session of `username`. False, with a
-        warning saying why, when it is not there, the admin cannot see its holder (it needs
-        PROCESS), the holder is another user, or an anonymous account exists on the admin's
-        server (the process list shows the name a client sent, which such an account takes)."""
+        """True when the admin's server shows a lock that `own` took, named at random, held by
+        a session of `username` and no anonymous account can have taken that name; else False,
+        and a warning says why (sql.LOCK_HOLDER)."""
         name = "smrotate-" + secrets.token_hex(16)
         if [tuple(row) for row in self.execute(own, sql.TAKE_LOCK, (name,))] != [(1,)]:
             return False
@@ -170,18 +220,8 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return False
 
     def account_facts(self, admin: MySQLSession, username: str) -> AccountFacts:
-        """Whether `username` has rows, admin-level rights (its own or its roles'), and the
-        base its clone mark names. Read-only."""
-        self.server(admin)
-        self.execute(admin, sql.ADMIN_SESSION)
-        rows = account_rows(self, admin, username)
-        if not rows:
-            return AccountFacts(exists=False)
-        return AccountFacts(
-            exists=True,
-            privileged=admin_reason(self, admin, username, rows),
-            clone_of=clone_mark(self, admin, username, rows),
-        )
+        """Whether `username` exists, is admin-level, is a marked clone (`clone`). Read-only."""
+        return account_facts(self, admin, username)
 
     def change_own_password(self, session: MySQLSession, secret: Secret, password: str) -> None:
         """The matched account row sets its own password (the user may hold no privilege); on
@@ -190,20 +230,17 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         if server.mariadb:  # the plugin decides whether the hash can be computed here
             lines = [str(row[0]) for row in self.execute(session, sql.OWN_GRANTS)]
             plugin = sql.NATIVE if identified_by_native_hash(lines) else ""
-        statement = sql.own_password(server, password, str(secret["password"]), plugin)
-        self.execute(session, *statement)
+        self.execute(session, *sql.own_password(server, password, str(secret["password"]), plugin))
 
     def set_password(self, admin: MySQLSession, username: str, password: str) -> None:
-        """Set the password of every host row of `username` (the secret names no host, and
-        the server picks a row by where the client connects from), keeping each row's plugin.
-        Idempotent."""
+        """Every host row of `username` gets `password` (the secret names no host), each with
+        its own plugin. Idempotent."""
         server = self.server(admin)
         for row in password_accounts(self, admin, username):
             self.execute(admin, *sql.set_password(server, username, row.host, row.plugin, password))
 
     def ensure_clone(self, admin: MySQLSession, base: str, clone: str, password: str) -> bool:
-        """Create or re-sync `clone` (`sync_clone`): the base's hosts, privileges, roles,
-        REQUIRE and limits. True when it created it."""
+        """Create or re-sync `clone` (`clone.sync_clone`); True when it created it."""
         self.server(admin).check_username(clone)
         return sync_clone(self, admin, base, clone, password)
 

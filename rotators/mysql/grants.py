@@ -1,10 +1,6 @@
-"""An account's privileges on MySQL and MariaDB: parsed from SHOW GRANTS, judged, re-granted.
-
-`parse_grants` reads SHOW GRANTS lines with a tokenizer into `Grants` (lines about roles are
-left to the catalogue); `admin_level` says why rights are admin-level; `plan_privileges` builds
-GRANT and REVOKE statements from the model (privilege names checked as keywords, identifiers
-quoted, accounts as parameters), never from the server's text.
-"""
+"""An account's privileges: parsed from SHOW GRANTS by a tokenizer (role lines are left to the
+catalogue), judged (`admin_level`), and granted again from the parsed model (`plan_privileges`:
+names checked as keywords, identifiers quoted, accounts as parameters), never from its text."""
 
 from __future__ import annotations
 
@@ -12,7 +8,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from smrotate.rotators.mysql.sql import Sql, quote_identifier
+from smrotate.rotators.mysql.sql import Role, Sql, quote_identifier
 
 GLOBAL_KIND, DATABASE, TABLE, PROXY_KIND = "global", "database", "table", "proxy"
 ROUTINES = ("PROCEDURE", "FUNCTION", "PACKAGE", "PACKAGE BODY")
@@ -77,8 +73,6 @@ class Grants:
         return self.privileges.get(level, frozenset())
 
 
-# ------------------------------------------------------------------ parsing
-
 _TOKEN = re.compile(
     r"""\s+
     |`(?P<ident>(?:[^`]|``)*)`
@@ -86,6 +80,7 @@ _TOKEN = re.compile(
     |"(?P<dstring>(?:[^"\\]|\\.|"")*)"
     |(?P<word>[\w$]+)
     |(?P<punct>[,.()@*=])
+    |(?P<bad>.)
     """,
     re.VERBOSE | re.DOTALL,
 )
@@ -102,12 +97,11 @@ class Token:
 
 def tokenize(line: str) -> list[Token]:
     """The tokens of one SHOW GRANTS line; GrantParseError at a character it cannot read."""
-    tokens, pos = [], 0
-    while pos < len(line):
-        found = _TOKEN.match(line, pos)
-        if found is None:
-            raise GrantParseError(f"unreadable character at position {pos}")
-        pos, kind = found.end(), found.lastgroup
+    tokens = []
+    for found in _TOKEN.finditer(line):
+        kind = found.lastgroup
+        if kind == "bad":
+            raise GrantParseError(f"unreadable character at position {found.start()}")
         if kind is None:
             continue
         text, quote = found[kind], {"ident": "`", "string": "'", "dstring": '"'}.get(kind, "")
@@ -130,95 +124,79 @@ class _Reader:
     def __init__(self, line: str) -> None:
         self.tokens, self.i = tokenize(line), 0
 
-    def peek(self, kind: str = "") -> Token | None:
-        token = self.tokens[self.i] if self.i < len(self.tokens) else None
-        return token if token is not None and kind in ("", token.kind) else None
+    def kind(self) -> str:  # "" at the end of the line
+        return self.tokens[self.i].kind if self.i < len(self.tokens) else ""
 
     def at(self, *texts: str) -> bool:
         """Whether the next token is one of `texts`: a keyword (in any case) or punctuation."""
-        token = self.peek()
-        return token is not None and token.kind in ("word", "punct") and token.text.upper() in texts
+        return self.kind() in ("word", "punct") and self.tokens[self.i].text.upper() in texts
 
-    def take(self) -> Token:
-        token = self.peek()
-        if token is None:
-            raise GrantParseError("the line ends too early")
+    def take(self, *texts: str) -> str:
+        """The next token's text: one of `texts`, or a name when there are none."""
+        if not (self.at(*texts) if texts else self.kind() in ("ident", "string", "word")):
+            raise GrantParseError(f"expected {' or '.join(texts) or 'a name'} at token {self.i}")
         self.i += 1
-        return token
+        return self.tokens[self.i - 1].text
 
     def skip(self, text: str) -> bool:
-        """Take the next token if it is `text`."""
         found = self.at(text)
         self.i += found
         return found
-
-    def expect(self, text: str) -> None:
-        if not self.skip(text):
-            raise GrantParseError(f"expected {text!r} at token {self.i}")
-
-    def name(self) -> str:
-        token = self.take()
-        if token.kind not in ("ident", "string", "word"):
-            raise GrantParseError(f"expected a name at token {self.i - 1}")
-        return token.text
 
 
 def _privileges(reader: _Reader) -> tuple[Privilege, ...]:
     found: list[Privilege] = []
     while True:
         words = []
-        while reader.peek("word") and not reader.at("ON"):
-            words.append(reader.take().text.upper())
+        while reader.kind() == "word" and not reader.at("ON"):
+            words.append(reader.take().upper())
         if not words:
             raise GrantParseError(f"expected a privilege at token {reader.i}")
         name = "ALL PRIVILEGES" if words == ["ALL"] else " ".join(words)
         if reader.skip("("):
-            found.append(Privilege(name, reader.name()))
+            found.append(Privilege(name, reader.take()))
             while reader.skip(","):
-                found.append(Privilege(name, reader.name()))
-            reader.expect(")")
+                found.append(Privilege(name, reader.take()))
+            reader.take(")")
         else:
             found.append(Privilege(name))
         if reader.skip("ON"):
             return tuple(found)
-        reader.expect(",")
+        reader.take(",")
 
 
 def _level(reader: _Reader, privileges: tuple[Privilege, ...]) -> Level:
     if [p.name for p in privileges] == ["PROXY"]:
-        user = reader.name()
-        reader.expect("@")
-        return Level(PROXY_KIND, name=user, host=reader.name())
+        user, _, host = reader.take(), reader.take("@"), reader.take()
+        return Level(PROXY_KIND, name=user, host=host)
     kind = TABLE
     if reader.at("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE"):
-        word = reader.take().text.upper()
+        word = reader.take("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE").upper()
         body = word == "PACKAGE" and reader.skip("BODY")
         kind = TABLE if word == "TABLE" else word + " BODY" * body
     if reader.skip("*"):
-        reader.expect(".")
-        reader.expect("*")
+        reader.take(".")
+        reader.take("*")
         return GLOBAL
-    db = reader.name()
-    reader.expect(".")
-    return Level(DATABASE, db) if reader.skip("*") else Level(kind, db, reader.name())
+    db, _ = reader.take(), reader.take(".")
+    return Level(DATABASE, db) if reader.skip("*") else Level(kind, db, reader.take())
 
 
 def _parse_line(line: str) -> tuple[bool, tuple[Privilege, ...], Level, bool] | None:
     """(revoke, privileges, level, grant option) of one line; None for lines about roles
     (GRANT role TO, SET DEFAULT ROLE)."""
     reader = _Reader(line)
-    revoke = reader.at("REVOKE")
-    if not revoke and not reader.at("GRANT"):
+    if not reader.at("GRANT", "REVOKE"):
         return None
-    reader.take()
-    if reader.peek() is None or reader.peek("ident") or reader.peek("string"):
+    revoke = reader.take("GRANT", "REVOKE").upper() == "REVOKE"
+    if reader.kind() in ("", "ident", "string"):
         return None  # GRANT `role` TO ...
     privileges = _privileges(reader)
     level = _level(reader, privileges)
-    reader.expect("FROM" if revoke else "TO")
-    reader.name()
+    reader.take("FROM" if revoke else "TO")
+    reader.take()
     if reader.skip("@"):  # a MariaDB role has no host
-        reader.name()
+        reader.take()
     rest = _words(reader.tokens[reader.i :])
     withs = [i for i in range(len(rest)) if rest[i : i + 2] == ["WITH", "GRANT"]]
     option = bool(withs) and rest[withs[0] + 2 : withs[0] + 3] == ["OPTION"]
@@ -273,14 +251,7 @@ def _dynamic(name: str) -> bool:
     return "_" in name and " " not in name
 
 
-# ------------------------------------------------------------------ admin-level rights
-
-# Global privileges that reach other accounts: create or change them (CREATE USER, SUPER, the
-# grant tables through INSERT/UPDATE/DELETE or ALL), act as them (SET USER, SET_USER_ID,
-# SET_ANY_DEFINER, BINLOG REPLAY, ROLE_ADMIN), protect or reconfigure the server's accounts
-# (SYSTEM_USER, SYSTEM_VARIABLES_ADMIN), or read and write the server's files (FILE: the data
-# files hold the password hashes). RELOAD, SHUTDOWN, PROCESS and the monitoring privileges stop
-# or observe the server but give no other account's rights: they are not admin-level.
+# Global privileges that reach other accounts' rights (why each: docs/mysql.md#admin-level).
 ADMIN_GLOBAL = frozenset(
     {
         "ALL PRIVILEGES", "SUPER", "CREATE USER", "FILE", "INSERT", "UPDATE", "DELETE",
@@ -304,10 +275,9 @@ def like(pattern: str, name: str) -> bool:
 
 
 def admin_level(grants: Grants) -> str | None:
-    """Why `grants` are admin-level, in a few words, or None: ADMIN_GLOBAL on `*.*`; anything
-    but SYSTEM_DB_READS on the `mysql` database or its tables (also through wildcards); GRANT
-    OPTION on `*.*` or on `mysql`; a grantable dynamic privilege; PROXY on the anonymous account
-    (which proxies as anyone) or with grant option."""
+    """Why `grants` are admin-level, in a few words, or None: ADMIN_GLOBAL on `*.*`, more than
+    SYSTEM_DB_READS on `mysql` (wildcards included), GRANT OPTION on either, a grantable dynamic
+    privilege, PROXY on the anonymous account (who proxies as anyone) or with grant option."""
     for level in sorted(set(grants.privileges) | grants.grant_option, key=Level.rank):
         names = {p.name for p in grants.at(level)}
         if level.kind == PROXY_KIND:
@@ -329,49 +299,39 @@ def admin_level(grants: Grants) -> str | None:
     return None
 
 
-# ------------------------------------------------------------------ statements
+Step = tuple[bool, Level, Iterable[Privilege], bool]  # revoke?, level, privileges, grant option
 
 
 def _statement(
-    revoke: bool,
-    level: Level,
-    privileges: Iterable[Privilege] | None,
-    user: str,
-    host: str,
-    *,
-    option: bool = False,
+    revoke: bool, level: Level, privileges: Iterable[Privilege], option: bool, account: Role
 ) -> Sql:
-    """GRANT `privileges` (REVOKE when `revoke`; GRANT OPTION when None) ON `level`."""
+    """GRANT (or REVOKE) `privileges` (GRANT OPTION when empty) ON `level` TO (FROM) `account`."""
     target, params = level.target()
     columns: dict[str, list[str]] = {}
-    for privilege in sorted(privileges or ()):
+    for privilege in sorted(privileges):
         if not _NAME.match(privilege.name):
             raise GrantParseError("a privilege name that is not a keyword")
-        columns.setdefault(privilege.name, [])
-        if privilege.column:
-            columns[privilege.name].append(quote_identifier(privilege.column))
+        named = [quote_identifier(privilege.column)] if privilege.column else []
+        columns.setdefault(privilege.name, []).extend(named)
     listed = ", ".join(f"{n} ({', '.join(c)})" if c else n for n, c in columns.items())
     verb, to = ("REVOKE", "FROM") if revoke else ("GRANT", "TO")
     text = f"{verb} {listed or 'GRANT OPTION'} ON {target} {to} %s@%s"
-    return text + " WITH GRANT OPTION" * option, (*params, user, host)
+    return text + " WITH GRANT OPTION" * option, (*params, *account)
 
 
 def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sql]:
     """Statements that turn `have` into `want` for user@host; empty when they are equal.
-
-    Grants come before revokes, so an account in use never lacks a privilege it keeps; except
-    that ALL PRIVILEGES narrowed to a list is revoked first, and the list granted right after
-    (ALL cannot be narrowed without knowing its expansion). Partial revokes come last.
-    """
-    resets: list[Sql] = []
-    grants: list[Sql] = []
-    revokes: list[Sql] = []
+    Grants come before revokes (an account in use keeps what it keeps), but for ALL PRIVILEGES
+    narrowed to a list: revoked first, the list granted next. Partial revokes come last."""
+    resets: list[Step] = []
+    grants: list[Step] = []
+    revokes: list[Step] = []
     levels = set(want.privileges) | set(have.privileges) | want.grant_option | have.grant_option
     for level in sorted(levels, key=Level.rank):
         wanted, held = want.at(level), have.at(level)
         give_option = level in want.grant_option and level not in have.grant_option
         if ALL in held and ALL not in wanted:
-            resets.append(_statement(True, level, [ALL], user, host))
+            resets.append((True, level, [ALL], False))
             held = frozenset(p for p in held if p.column)
         if ALL in wanted:
             add = ({ALL} - held) | {p for p in wanted - held if p.column}
@@ -379,23 +339,20 @@ def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sq
         else:
             add, remove = set(wanted - held), set(held - wanted)
         if add or give_option:
-            grants.append(_statement(False, level, add or {USAGE}, user, host, option=give_option))
+            grants.append((False, level, add or {USAGE}, give_option))
         if remove:
-            revokes.append(_statement(True, level, remove, user, host))
+            revokes.append((True, level, remove, False))
         if level in have.grant_option and level not in want.grant_option:
-            revokes.append(_statement(True, level, None, user, host))
+            revokes.append((True, level, (), False))
     for name in sorted(want.grantable_dynamic - have.grantable_dynamic):
-        grants.append(_statement(False, GLOBAL, [Privilege(name)], user, host, option=True))
+        grants.append((False, GLOBAL, [Privilege(name)], True))
     for name in sorted(have.grantable_dynamic - want.grantable_dynamic):
-        resets.append(_statement(True, GLOBAL, [Privilege(name)], user, host))
+        resets.append((True, GLOBAL, [Privilege(name)], False))
         if Privilege(name) in want.at(GLOBAL):
-            grants.append(_statement(False, GLOBAL, [Privilege(name)], user, host))
-    restrictions = [
-        _statement(True, Level(DATABASE, db), [Privilege(name)], user, host)
-        for db, name in sorted(want.partial_revokes - have.partial_revokes)
-    ]
-    grants += [
-        _statement(False, Level(DATABASE, db), [Privilege(name)], user, host)
-        for db, name in sorted(have.partial_revokes - want.partial_revokes)
-    ]
-    return resets + grants + revokes + restrictions
+            grants.append((False, GLOBAL, [Privilege(name)], False))
+    restrict: list[Step] = []
+    for db, name in sorted(want.partial_revokes - have.partial_revokes):
+        restrict.append((True, Level(DATABASE, db), [Privilege(name)], False))
+    for db, name in sorted(have.partial_revokes - want.partial_revokes):
+        grants.append((False, Level(DATABASE, db), [Privilege(name)], False))
+    return [_statement(*step, (user, host)) for step in resets + grants + revokes + restrict]

@@ -1,9 +1,7 @@
 """The server (MySQL or MariaDB, and its version) and the account SQL each one needs.
 
-Every statement is a pymysql template: values, user names, hosts, roles and plugin names are
-`%s` parameters, database, table and column names go through `quote_identifier`, and a literal
-`%` is written `%%`. Constant statements are constants (their parameters in a comment); the
-functions build the statements that depend on the server or on what they set.
+Statements are pymysql templates: every value, user, host, role and plugin is a `%s` parameter
+(constants note theirs), other identifiers go through `quote_identifier`; `%` is written `%%`.
 """
 
 from __future__ import annotations
@@ -15,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from smrotate.errors import Failure, TargetError
+from smrotate.errors import TargetError
 
 Sql = tuple[str, tuple[Any, ...]]
 Role = tuple[str, str]  # (name, host); MariaDB roles have no host: ""
@@ -23,10 +21,8 @@ Role = tuple[str, str]  # (name, host); MariaDB roles have no host: ""
 MARIADB, MYSQL = "mariadb", "mysql"
 NATIVE = "mysql_native_password"
 MARK_KEY = "smrotate_clone_of"  # the clone mark: a key of the account's JSON (docs/mysql.md)
-# Aurora MySQL reports "8.0.mysql_aurora.3.05.2": its MySQL patch level is that of its major.
-_AURORA_BASE = {1: (5, 6, 10), 2: (5, 7, 12), 3: (8, 0, 23)}
-# Plugins that authenticate with a password, the only accounts a password rotation can serve.
-PASSWORD_PLUGINS = {
+_AURORA_BASE = {1: (5, 6, 10), 2: (5, 7, 12), 3: (8, 0, 23)}  # the MySQL of Aurora MySQL 1-3
+PASSWORD_PLUGINS = {  # the plugins whose accounts have a password
     MARIADB: frozenset({"mysql_native_password", "ed25519", "parsec", ""}),
     MYSQL: frozenset({"mysql_native_password", "caching_sha2_password", "sha256_password", ""}),
 }
@@ -49,9 +45,7 @@ class Server:
             lowered = lowered.removeprefix("5.5.5-")  # the prefix MariaDB adds for old clients
         found = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", lowered)
         if found is None:
-            raise TargetError(
-                f"the server's version {text[:80]!r} holds no version number", Failure.OTHER
-            )
+            raise TargetError(f"the server's version {text[:80]!r} holds no version number")
         major, minor, patch = int(found[1]), int(found[2]), int(found[3] or 0)
         aurora = re.search(r"mysql_aurora\.(\d+)", lowered)
         if aurora and not found[3]:
@@ -60,7 +54,6 @@ class Server:
 
     @property
     def mariadb(self) -> bool:
-        """True for MariaDB, False for MySQL and Aurora MySQL."""
         return self.flavour == MARIADB
 
     def __str__(self) -> str:
@@ -81,8 +74,7 @@ class Server:
             raise TargetError(
                 f"user name {name!r} has {len(name)} characters; this {self} server allows "
                 f"{self.username_limit}: set USERNAME_CHARACTER_LIMIT to {self.username_limit} "
-                "or less",
-                Failure.OTHER,
+                "or less"
             )
 
     @property
@@ -92,8 +84,7 @@ class Server:
 
     @property
     def marks_clones(self) -> bool:
-        """A clone can carry smrotate's mark: MariaDB 10.4+ (mysql.global_priv's JSON), MySQL
-        8.0.21+ (account attributes)."""
+        """MariaDB 10.4+ (mysql.global_priv's JSON) and MySQL 8.0.21+ (attributes) can."""
         return self.at_least((10, 4, 0), (8, 0, 21))
 
 
@@ -110,14 +101,12 @@ def native_hash(password: str) -> str:
     return "*" + hashlib.sha1(inner, usedforsecurity=False).hexdigest().upper()
 
 
-# ------------------------------------------------------------------ sessions and guards
-
 VERSION = "SELECT VERSION()"
 SESSION_FACTS = "SELECT CURRENT_USER(), VERSION()"  # the account the server matched, version
 OWN_GRANTS = "SHOW GRANTS"  # the session's own account (needs no privilege)
-# A lock named by a random nonce (the parameter): taken by the user's session, looked for by
-# the admin's, with the session holding it, that session's user (seen with PROCESS only), and
-# whether an anonymous account exists (PROCESSLIST.USER is the name the client sent).
+# A lock named by a random nonce: the user's session takes it, the admin's looks for it, with
+# the session holding it, that session's user (seen with PROCESS only), and whether an anonymous
+# account exists (PROCESSLIST.USER is the name the client sent, which such an account takes).
 TAKE_LOCK = "SELECT GET_LOCK(%s, 0)"
 RELEASE_LOCK = "SELECT RELEASE_LOCK(%s)"
 LOCK_HOLDER = (
@@ -131,53 +120,47 @@ VALIDATION_SETTINGS = (
     "OR Variable_name LIKE 'validate\\_password%%' "
     "OR Variable_name = 'strict_password_validation'"
 )
-# For the admin's session: SHOW GRANTS quotes identifiers with backquotes, and backslashes
-# escape in strings, as pymysql's quoting and grants.tokenize expect.
+# The admin's session: SHOW GRANTS quotes identifiers with backquotes, backslashes escape.
 ADMIN_SESSION = "SET SESSION sql_quote_show_create = 1, sql_mode = ''"
-
-# ------------------------------------------------------------------ accounts (user, host, ...)
-
-# (host, plugin, authentication string) of every row of a user; MariaDB 10.0.5+ keeps roles
-# in mysql.user too: ACCOUNTS_NOT_ROLES leaves them out.
-ACCOUNTS = (
-    "SELECT Host, plugin, authentication_string FROM mysql.user WHERE User = %s ORDER BY Host"
-)
-ACCOUNTS_NOT_ROLES = ACCOUNTS.replace(" ORDER", " AND is_role = 'N' ORDER")
+# (host, plugin, stored hash) of every row of a user, roles left out (MariaDB keeps them here).
+_ACCOUNTS = "SELECT Host, plugin, authentication_string FROM mysql.user WHERE User = %s"
+ACCOUNTS = _ACCOUNTS + " ORDER BY Host"
+ACCOUNTS_NOT_ROLES = _ACCOUNTS + " AND is_role = 'N' ORDER BY Host"
 SHOW_GRANTS = "SHOW GRANTS FOR %s@%s"
 DROP_USER = "DROP USER %s@%s"
 RENAME_USER = "RENAME USER %s@%s TO %s@%s"  # user, host, new name, host
-LIMITS = (
+LIMITS = (  # user, host, then the four limits (0 is none)
     "ALTER USER %s@%s WITH MAX_QUERIES_PER_HOUR %s MAX_UPDATES_PER_HOUR %s "
     "MAX_CONNECTIONS_PER_HOUR %s MAX_USER_CONNECTIONS %s"
 )
 STATEMENT_TIME = "ALTER USER %s@%s WITH MAX_STATEMENT_TIME %s"  # MariaDB; 0 is none
 ACCOUNT_LOCK = {True: "ALTER USER %s@%s ACCOUNT LOCK", False: "ALTER USER %s@%s ACCOUNT UNLOCK"}
-# Another row's plugin and stored hash: user, host, plugin, hash.
-CREATE_USER_LIKE = {
+CREATE_USER_LIKE = {  # user, host, and another row's plugin and stored hash
     MARIADB: "CREATE USER %s@%s IDENTIFIED VIA %s USING %s",
     MYSQL: "CREATE USER %s@%s IDENTIFIED WITH %s AS %s",
 }
-# The clone mark on MariaDB 10.4+ (base, user, host): only UPDATE on mysql.global_priv writes a
-# key there; CREATE USER, ALTER USER and GRANT keep keys they do not know, RENAME USER moves them.
+# The clone mark on MariaDB 10.4+ (base, user, host): only UPDATE writes a key there (account
+# statements keep keys they do not know, RENAME USER moves them).
 MARK_ROW = (
     f"UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.{MARK_KEY}', %s) "  # noqa: S608
     "WHERE User = %s AND Host = %s"
 )
-# (host, the base named by the clone mark or NULL) of every row of a user.
-CLONE_MARKS = {
+CLONE_MARKS = {  # (host, the base the clone mark names, or NULL) of every row of a user
     MARIADB: f"SELECT Host, JSON_VALUE(Priv, '$.{MARK_KEY}') "  # noqa: S608
     "FROM mysql.global_priv WHERE User = %s",
     MYSQL: f"SELECT HOST, JSON_UNQUOTE(JSON_EXTRACT(ATTRIBUTE, '$.{MARK_KEY}')) "  # noqa: S608
     "FROM information_schema.USER_ATTRIBUTES WHERE USER = %s",
 }
-# (role name, role host, admin option 'Y'/'N') of the roles granted to user@host.
-GRANTED_ROLES = {
+GRANTED_ROLES = {  # (role name, role host, admin option 'Y'/'N') granted to user@host
     MARIADB: "SELECT Role, '', Admin_option FROM mysql.roles_mapping WHERE User = %s AND Host = %s",
     MYSQL: "SELECT FROM_USER, FROM_HOST, WITH_ADMIN_OPTION FROM mysql.role_edges "
     "WHERE TO_USER = %s AND TO_HOST = %s",
 }
-# (role name, role host) of user@host's default roles.
-DEFAULT_ROLES = {
+# A role `{}` (see with_role), then user and host.
+GRANT_ROLE = {False: "GRANT {} TO %s@%s", True: "GRANT {} TO %s@%s WITH ADMIN OPTION"}
+REVOKE_ROLE = "REVOKE {} FROM %s@%s"
+ROLE_GRANTS = "SHOW GRANTS FOR {}"
+DEFAULT_ROLES = {  # (role name, role host) of user@host's default roles
     MARIADB: "SELECT default_role, '' FROM mysql.user "
     "WHERE User = %s AND Host = %s AND default_role <> ''",
     MYSQL: "SELECT DEFAULT_ROLE_USER, DEFAULT_ROLE_HOST FROM mysql.default_roles "
@@ -203,22 +186,16 @@ def account_options(server: Server) -> str:
     )
 
 
-# ------------------------------------------------------------------ passwords
-
-
 def _hashed_here(server: Server, plugin: str) -> bool:
-    """MariaDB logs statements as sent: for its native plugin the hash is computed here, so
-    the plaintext never reaches the server (MySQL rewrites passwords out of its logs)."""
+    """MariaDB logs statements as sent: for its native plugin the hash is computed here (MySQL
+    rewrites passwords out of its logs; other plugins need the plaintext)."""
     return server.mariadb and plugin in ("", NATIVE)
 
 
 def own_password(server: Server, new: str, current: str, plugin: str = "") -> Sql:
-    """The session's own account sets its password; needs no privilege.
-
-    MariaDB: SET PASSWORD, with the native hash when `plugin` is mysql_native_password (its
-    ALTER USER needs CREATE USER). MySQL 8.0.13+: ALTER USER CURRENT_USER() with REPLACE, which
-    satisfies PASSWORD REQUIRE CURRENT; MySQL 5.7.6+: without REPLACE; older: SET PASSWORD.
-    """
+    """The session's own account sets its password, with no privilege: SET PASSWORD on
+    MariaDB (its ALTER USER needs CREATE USER); on MySQL 8.0.13+, ALTER USER ... REPLACE, which
+    satisfies PASSWORD REQUIRE CURRENT."""
     if server.mariadb and plugin == NATIVE:
         return "SET PASSWORD = %s", (native_hash(new),)
     if server.mariadb or server.version < (5, 7, 6):
@@ -228,38 +205,39 @@ def own_password(server: Server, new: str, current: str, plugin: str = "") -> Sq
     return "ALTER USER CURRENT_USER() IDENTIFIED BY %s", (new,)
 
 
-def set_password(server: Server, user: str, host: str, plugin: str, new: str) -> Sql:
-    """An admin sets `user@host`'s password, keeping its plugin: ALTER USER naming the plugin
-    (MySQL 5.7.6+, MariaDB 10.4+: needs CREATE USER), else SET PASSWORD FOR (needs UPDATE on
-    the mysql database). MariaDB's ALTER USER ... IDENTIFIED BY would switch the plugin."""
+def _identified(server: Server, plugin: str, password: str) -> Sql | None:
+    """The IDENTIFIED clause of ALTER USER and CREATE USER that sets `password` and keeps
+    `plugin` (MariaDB 10.4+, MySQL 5.7.6+; None before): MariaDB's IDENTIFIED BY would switch
+    the plugin to mysql_native_password."""
+    if not server.at_least((10, 4, 0), (5, 7, 6)):
+        return None
     if server.mariadb:
         hashed = _hashed_here(server, plugin)
-        secret = native_hash(new) if hashed else new
-        if server.version >= (10, 4, 0):
-            using = "%s" if hashed else "PASSWORD(%s)"
-            text = f"ALTER USER %s@%s IDENTIFIED VIA %s USING {using}"
-            return text, (user, host, plugin or NATIVE, secret)
-        if hashed:
-            return "SET PASSWORD FOR %s@%s = %s", (user, host, secret)
-    if server.mariadb or server.version < (5, 7, 6):
-        return "SET PASSWORD FOR %s@%s = PASSWORD(%s)", (user, host, new)
+        using = "%s" if hashed else "PASSWORD(%s)"
+        return f"IDENTIFIED VIA %s USING {using}", (
+            plugin or NATIVE, native_hash(password) if hashed else password
+        )  # fmt: skip
     if plugin:
-        return "ALTER USER %s@%s IDENTIFIED WITH %s BY %s", (user, host, plugin, new)
-    return "ALTER USER %s@%s IDENTIFIED BY %s", (user, host, new)
+        return "IDENTIFIED WITH %s BY %s", (plugin, password)
+    return "IDENTIFIED BY %s", (password,)
+
+
+def set_password(server: Server, user: str, host: str, plugin: str, new: str) -> Sql:
+    """An admin sets `user@host`'s password, keeping its plugin: ALTER USER (needs CREATE
+    USER), else SET PASSWORD FOR (needs UPDATE on the mysql database)."""
+    if clause := _identified(server, plugin, new):
+        return f"ALTER USER %s@%s {clause[0]}", (user, host, *clause[1])
+    if _hashed_here(server, plugin):
+        return "SET PASSWORD FOR %s@%s = %s", (user, host, native_hash(new))
+    return "SET PASSWORD FOR %s@%s = PASSWORD(%s)", (user, host, new)
 
 
 def create_user(server: Server, user: str, host: str, plugin: str, password: str) -> Sql:
-    """Create `user@host` with `password` under `plugin` (the server's default when empty);
-    on MariaDB with the native plugin, from the hash computed here."""
+    """Create `user@host` with `password` under `plugin` (the server's default when empty)."""
+    if clause := _identified(server, plugin, password):
+        return f"CREATE USER %s@%s {clause[0]}", (user, host, *clause[1])
     if _hashed_here(server, plugin):
-        if server.version >= (10, 4, 0):
-            return "CREATE USER %s@%s IDENTIFIED VIA %s USING %s", (
-                user, host, NATIVE, native_hash(password)
-            )  # fmt: skip
         return "CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, native_hash(password))
-    if plugin and server.at_least((10, 4, 0), (5, 7, 6)):
-        via = "VIA %s USING PASSWORD(%s)" if server.mariadb else "WITH %s BY %s"
-        return f"CREATE USER %s@%s IDENTIFIED {via}", (user, host, plugin, password)
     return "CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password)
 
 
@@ -280,30 +258,11 @@ def require(user: str, host: str, required: tuple[str, str, str, str]) -> Sql:
     return f"ALTER USER %s@%s REQUIRE {clause}", (user, host)
 
 
-# ------------------------------------------------------------------ roles
-
-
-def _role(server: Server, role: Role) -> Sql:
-    return ("%s", role[:1]) if server.mariadb else ("%s@%s", role)
-
-
-def show_role_grants(server: Server, role: Role) -> Sql:
-    """A role's privileges as GRANT statements (MariaDB roles have no host)."""
-    text, params = _role(server, role)
-    return "SHOW GRANTS FOR " + text, params
-
-
-def grant_role(server: Server, role: Role, user: str, host: str, admin: bool) -> Sql:
-    """Grant `role` to `user@host`, WITH ADMIN OPTION when `admin`."""
-    text, params = _role(server, role)
-    option = " WITH ADMIN OPTION" if admin else ""
-    return f"GRANT {text} TO %s@%s{option}", (*params, user, host)
-
-
-def revoke_role(server: Server, role: Role, user: str, host: str) -> Sql:
-    """Revoke `role` from `user@host`."""
-    text, params = _role(server, role)
-    return f"REVOKE {text} FROM %s@%s", (*params, user, host)
+def with_role(server: Server, role: Role, statement: str, *params: Any) -> Sql:
+    """`statement` (GRANT_ROLE, REVOKE_ROLE, ROLE_GRANTS) naming `role` (by name alone on
+    MariaDB), then `params`."""
+    text, named = ("%s", role[:1]) if server.mariadb else ("%s@%s", role)
+    return statement.format(text), (*named, *params)
 
 
 def set_default_roles(server: Server, roles: Iterable[Role], user: str, host: str) -> Sql:
