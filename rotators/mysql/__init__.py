@@ -119,7 +119,6 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
     engines = frozenset({"mysql", "aurora-mysql", "mariadb"})
     driver_module, driver_extra = "pymysql", "mysql"  # createSecret checks it is installed
     default_port = 3306
-    default_dbname = None
     max_username_length = 32
 
     def username_limit(self, secret: Secret) -> int:

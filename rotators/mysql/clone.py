@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from smrotate.errors import TargetError
 from smrotate.rotators.mysql import grants, sql
@@ -28,13 +28,10 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-@dataclass(frozen=True)
-class AccountRow:
-    """One host row of a user: its authentication plugin and stored hash."""
-
+class AccountRow(NamedTuple):  # one host row of a user
     host: str
     plugin: str
-    auth: str = ""
+    auth: str  # the stored hash
 
 
 def account_rows(rot: MySQLRotator, admin: MySQLSession, user: str) -> list[AccountRow]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from smrotate.rotators.mysql.sql import Role, Sql, quote_identifier
 
@@ -87,12 +88,9 @@ _TOKEN = re.compile(
 _ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
 
 
-@dataclass(frozen=True)
-class Token:
-    """`kind` is ident, string, word or punct; `text` is unquoted and unescaped."""
-
-    kind: str
-    text: str
+class Token(NamedTuple):
+    kind: str  # ident, string, word or punct
+    text: str  # unquoted and unescaped
 
 
 def tokenize(line: str) -> list[Token]:
