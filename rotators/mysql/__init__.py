@@ -195,9 +195,9 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return SessionFacts(user=user, host=host, tls=tls)
 
     def prove_same_server(self, own: MySQLSession, admin: MySQLSession, username: str) -> bool:
-        """True when the admin's server shows a lock that `own` took, named at random, held by
-        a session of `username` and no anonymous account can have taken that name; else False,
-        and a warning says why (sql.LOCK_HOLDER)."""
+        """True when the admin's server shows the lock `own` took under a random name held by a
+        session of `username`, and has no anonymous account (which takes any name); else False,
+        with a warning saying why."""
         name = "smrotate-" + secrets.token_hex(16)
         if [tuple(row) for row in self.execute(own, sql.TAKE_LOCK, (name,))] != [(1,)]:
             return False
@@ -219,12 +219,13 @@ class MySQLRotator(DatabaseRotator[MySQLSession]):
         return False
 
     def account_facts(self, admin: MySQLSession, username: str) -> AccountFacts:
-        """Whether `username` exists, is admin-level, is a marked clone (`clone`). Read-only."""
+        """Whether `username` exists, is admin-level (or its roles are), and which base its
+        clone mark names. Read-only."""
         return account_facts(self, admin, username)
 
     def change_own_password(self, session: MySQLSession, secret: Secret, password: str) -> None:
         """The matched account row sets its own password (the user may hold no privilege); on
-        MariaDB with mysql_native_password, as a hash computed here. Idempotent."""
+        MariaDB with mysql_native_password, as a hash computed here."""
         server, plugin = self.server(session), ""
         if server.mariadb:  # the plugin decides whether the hash can be computed here
             lines = [str(row[0]) for row in self.execute(session, sql.OWN_GRANTS)]

@@ -233,7 +233,8 @@ def parse_grants(lines: Iterable[str]) -> Grants:
         if held:
             privileges.setdefault(level, set()).update(held)
         # MySQL 8's dynamic privileges (one word with `_`) have a grant option each.
-        if option and level == GLOBAL and held and all(_dynamic(p.name) for p in held):
+        dynamic_only = all("_" in p.name and " " not in p.name for p in held)
+        if option and level == GLOBAL and held and dynamic_only:
             dynamic.update(p.name for p in held)
         elif option:
             grant_option.add(level)
@@ -243,10 +244,6 @@ def parse_grants(lines: Iterable[str]) -> Grants:
         frozenset(dynamic),
         frozenset(revokes),
     )
-
-
-def _dynamic(name: str) -> bool:
-    return "_" in name and " " not in name
 
 
 # Global privileges that reach other accounts' rights (why each: docs/mysql.md#admin-level).
