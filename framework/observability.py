@@ -70,17 +70,6 @@ def _scrubbed(value: Any) -> Any:
     return redaction.scrub_log(str(value))
 
 
-def _scrub_exception_chain(exc: BaseException | None) -> None:
-    """Scrub the string arguments of `exc` and of its causes, in place (their messages)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        args = tuple(redaction.scrub_log(a) if isinstance(a, str) else a for a in exc.args)
-        if args != exc.args:
-            exc.args = args
-        exc = exc.__cause__ or exc.__context__
-
-
 _TRACEBACKS = logging.Formatter()
 
 
@@ -108,7 +97,7 @@ def scrub_record(record: logging.LogRecord) -> None:
         record.msg, record.args = redaction.scrub_log(_unformatted(record.msg, record.args)), ()
     try:
         if record.exc_info and record.exc_info[1] is not None:
-            _scrub_exception_chain(record.exc_info[1])
+            redaction.scrub_exception(record.exc_info[1], redaction.scrub_log)
             record.exc_text = redaction.scrub_log(_TRACEBACKS.formatException(record.exc_info))
         elif record.exc_text:
             record.exc_text = redaction.scrub_log(record.exc_text)

@@ -17,7 +17,7 @@ import json
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -149,6 +149,18 @@ def scrub_fields(text: str) -> str:
 def scrub_log(text: str) -> str:
     """`scrub`, then `scrub_fields`: what every log line gets."""
     return scrub_fields(scrub(text))
+
+
+def scrub_exception(exc: BaseException | None, scrubber: Callable[[str], str] = scrub) -> None:
+    """Scrub the string arguments (the messages) of `exc` and of the exceptions chained to it,
+    in place, with `scrubber` (`scrub` by default; log records use `scrub_log`)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        args = tuple(scrubber(a) if isinstance(a, str) else a for a in exc.args)
+        if args != exc.args:
+            exc.args = args
+        exc = exc.__cause__ or exc.__context__
 
 
 def contains_secret(texts: Iterable[str]) -> bool:

@@ -67,6 +67,7 @@ class StepContext:
         self.rotator = rotator
         self.event = event
         self.description = description
+        self._others: dict[str, SecretDescription] = {}
 
     @property
     def arn(self) -> str:
@@ -124,8 +125,12 @@ class StepContext:
         return self.rotator.store.read(secret_id, stage=CURRENT)
 
     def describe(self, secret_id: str) -> SecretDescription:
-        """DescribeSecret of another secret (for its tags, e.g. an RDS-managed admin secret)."""
-        return self.rotator.store.describe(secret_id)
+        """DescribeSecret of another secret (its full ARN, its tags: an admin secret), once per
+        step for each id: the admin checks and the RDS lookup share one call."""
+        if secret_id not in self._others:
+            description = self.rotator.store.describe(secret_id)
+            self._others[secret_id] = self._others[description.arn] = description
+        return self._others[secret_id]
 
     def confirm_pending(self) -> None:
         """Re-read the labels; RotationStateError unless the token still holds AWSPENDING and
@@ -248,7 +253,7 @@ class Rotator(ABC):
                 logger.append_keys(request_id=context.aws_request_id)
             self._run(parsed)
         except Exception as exc:
-            _scrub_exception(exc)
+            redaction.scrub_exception(exc)
             logger.error(
                 f"{step_name} failed: {type(exc).__name__}: {exc}",
                 extra={"outcome": "failed", "error_type": type(exc).__name__},
@@ -418,13 +423,3 @@ class Rotator(ABC):
 
 def _ms_since(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
-
-
-def _scrub_exception(exc: BaseException) -> None:
-    """Remove registered secret values from the messages of `exc` and its causes, in place."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        current.args = tuple(redaction.scrub(a) if isinstance(a, str) else a for a in current.args)
-        current = current.__cause__ or current.__context__

@@ -139,16 +139,11 @@ class PasswordRotator(Rotator, Generic[SessionT]):
     def admin_secret(self, ctx: StepContext, secret: Secret) -> Secret:
         """The admin credentials named by `secret['masterarn']` (its AWSCURRENT), completed by
         `complete_admin_secret` and then checked like any secret."""
-        arn = secret.get("masterarn")
-        if not isinstance(arn, str) or not arn:
-            raise SecretFormatError(
-                f"strategy {self.strategy.name} needs 'masterarn' in the secret: the ARN of the "
-                "admin secret that may set passwords and create users"
-            )
+        arn = self.masterarn(ctx, secret)
         what = "the admin secret named by 'masterarn'"
         resolved = ctx.describe(arn).arn
         expected = self.env.get(ADMIN_SECRET_ARN_ENV, "").strip()
-        if expected and resolved != ctx.describe(expected).arn:
+        if expected and expected != resolved and resolved != ctx.describe(expected).arn:
             raise SecretFormatError(
                 f"the secret's 'masterarn' names {resolved}, but this function may use only "
                 f"the admin secret {expected} ({ADMIN_SECRET_ARN_ENV}); fix 'masterarn' in the "
@@ -242,13 +237,18 @@ class PasswordRotator(Rotator, Generic[SessionT]):
         strategy = self.strategy
         self.check_installed()
         if strategy.needs_admin:
-            arn = ctx.current().get("masterarn")
-            if not isinstance(arn, str) or not arn.strip():
-                raise SecretFormatError(
-                    f"strategy {strategy.name} needs 'masterarn' in the secret "
-                    f"{ctx.description.name}: the ARN of the admin secret that may set "
-                    "passwords; add it to AWSCURRENT, then rotate again"
-                )
+            self.masterarn(ctx, ctx.current())
+
+    def masterarn(self, ctx: StepContext, secret: Secret) -> str:
+        """`secret`'s `masterarn`; SecretFormatError, saying what to add, when it has none."""
+        arn = secret.get("masterarn")
+        if not isinstance(arn, str) or not arn.strip():
+            raise SecretFormatError(
+                f"strategy {self.strategy.name} needs 'masterarn' in the secret "
+                f"{ctx.description.name}: the ARN of the admin secret that may set passwords; "
+                "add it to AWSCURRENT, then rotate again"
+            )
+        return arn.strip()
 
     def check_installed(self) -> None:
         """Raise ConfigurationError, naming the pip extra, when what the steps that talk to
