@@ -12,12 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from smrotate.accounts import Account
 from smrotate.errors import LoginRefusedError
-from smrotate.store import Secret
-from smrotate.strategies import PasswordRotator
+from smrotate.password_rotator import PasswordRotator
 
 
-class FileRotator(PasswordRotator[str]):
+class FileRotator(PasswordRotator[Account, str]):
     """Users and passwords in the file named by $SMROTATE_BENCH_TARGET."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -28,12 +28,12 @@ class FileRotator(PasswordRotator[str]):
         return dict(json.loads(self.path.read_text()))
 
     @contextmanager
-    def login(self, secret: Secret) -> Iterator[str]:
-        if self._users().get(secret["username"]) != secret["password"]:
-            raise LoginRefusedError(f"user {secret['username']!r} refused")
-        yield str(secret["username"])
+    def login(self, account: Account) -> Iterator[str]:
+        if self._users().get(account.username) != account.password:
+            raise LoginRefusedError(f"user {account.username!r} refused")
+        yield account.username
 
-    def change_own_password(self, session: str, secret: Secret, password: str) -> None:
+    def set_own_password(self, session: str, account: Account, password: str) -> None:
         users = self._users()
         users[session] = password
         self.path.write_text(json.dumps(users))

@@ -57,16 +57,25 @@ _JITTER = random.SystemRandom()
 class StepContext:
     """What a hook sees: the event, the secret's description, and reads of its versions.
 
-    Reads are by version id (cached for the process), each value checked by the rotator's
-    `check_secret` before the hook sees it.
+    Each version is read once per step (by version id) and parsed once by the rotator's
+    `parse_secret`, which raises on a value the rotator cannot use; `parsed` gives the result.
+    The context knows the store and how to make passwords, not the rotator.
     """
 
     def __init__(
-        self, rotator: Rotator, event: RotationEvent, description: SecretDescription
+        self,
+        store: SecretStore,
+        event: RotationEvent,
+        description: SecretDescription,
+        parse: Callable[[Secret, str], object],
+        password: Callable[[], str],
     ) -> None:
-        self.rotator = rotator
+        self.store = store
         self.event = event
         self.description = description
+        self._parse = parse
+        self._password = password
+        self._versions: dict[str, tuple[Secret, object]] = {}
         self._others: dict[str, SecretDescription] = {}
 
     @property
@@ -79,13 +88,14 @@ class StepContext:
         """The version id of this rotation (the ClientRequestToken)."""
         return self.event.token
 
-    def _read(self, version: str, label: str) -> Secret:
-        value = self.rotator.store.read(self.arn, version_id=version)
-        self.rotator.check_secret(value, f"the {label} value of secret {self.description.name}")
-        return value
+    def _read(self, version: str, label: str) -> tuple[Secret, object]:
+        if version not in self._versions:
+            value = self.store.read(self.arn, version_id=version)
+            what = f"the {label} value of secret {self.description.name}"
+            self._versions[version] = value, self._parse(value, what)
+        return self._versions[version]
 
-    def current(self) -> Secret:
-        """The AWSCURRENT value; RotationStateError when no version holds AWSCURRENT."""
+    def _current(self) -> tuple[Secret, object]:
         version = self.description.current
         if version is None:
             raise RotationStateError(
@@ -94,8 +104,7 @@ class StepContext:
             )
         return self._read(version, CURRENT)
 
-    def previous(self) -> Secret | None:
-        """The AWSPREVIOUS value, or None when there is none (or it has no value)."""
+    def _previous(self) -> tuple[Secret, object] | None:
         version = self.description.previous
         if version is None or version == self.description.current:
             return None
@@ -104,8 +113,7 @@ class StepContext:
         except (VersionNotFoundError, SecretFormatError):
             return None
 
-    def pending(self) -> Secret:
-        """The token's value; RotationStateError when createSecret has not stored one."""
+    def _pending(self) -> tuple[Secret, object]:
         try:
             return self._read(self.token, PENDING)
         except VersionNotFoundError:
@@ -113,6 +121,29 @@ class StepContext:
                 f"version {self.token} of secret {self.description.name} has no value yet; "
                 "createSecret must run first"
             ) from None
+
+    def current(self) -> Secret:
+        """The AWSCURRENT value; RotationStateError when no version holds AWSCURRENT."""
+        return self._current()[0]
+
+    def previous(self) -> Secret | None:
+        """The AWSPREVIOUS value, or None when there is none (or it has no usable value)."""
+        found = self._previous()
+        return None if found is None else found[0]
+
+    def pending(self) -> Secret:
+        """The token's value; RotationStateError when createSecret has not stored one."""
+        return self._pending()[0]
+
+    def parsed(self, label: str) -> object | None:
+        """`parse_secret`'s result for the version holding `label` (AWSPENDING: the token's),
+        as `current`, `previous` and `pending` read it; None only for a missing AWSPREVIOUS."""
+        if label == CURRENT:
+            return self._current()[1]
+        if label == PENDING:
+            return self._pending()[1]
+        found = self._previous()
+        return None if found is None else found[1]
 
     def read_current_of(self, secret_id: str, what: str) -> Secret:
         """The AWSCURRENT value of another secret (an admin secret, named `what` in errors);
@@ -122,13 +153,13 @@ class StepContext:
                 f"{what} names secret {self.description.name} itself; it must name a separate "
                 "admin secret"
             )
-        return self.rotator.store.read(secret_id, stage=CURRENT)
+        return self.store.read(secret_id, stage=CURRENT)
 
     def describe(self, secret_id: str) -> SecretDescription:
         """DescribeSecret of another secret (its full ARN, its tags: an admin secret), once per
         step for each id: the admin checks and the RDS lookup share one call."""
         if secret_id not in self._others:
-            description = self.rotator.store.describe(secret_id)
+            description = self.store.describe(secret_id)
             self._others[secret_id] = self._others[description.arn] = description
         return self._others[secret_id]
 
@@ -141,7 +172,7 @@ class StepContext:
         A rival's claim is no reason to stop: that rotation backs off when it sees AWSPENDING
         here (see Rotator._take_pending). One DescribeSecret; read-only.
         """
-        description = self.rotator.store.describe(self.arn)
+        description = self.store.describe(self.arn)
         labels = description.labels(self.token)
         others = [v for v in description.unfinished_versions if v != self.token]
         if PENDING not in labels and CURRENT not in labels:
@@ -159,7 +190,7 @@ class StepContext:
 
     def new_password(self) -> str:
         """A fresh password under the rotator's password policy."""
-        password = self.rotator.password_source(self.rotator.password_policy)
+        password = self._password()
         redaction.register(password)
         return password
 
@@ -212,6 +243,13 @@ class Rotator(ABC):
         """
         return
 
+    def parse_secret(self, value: Secret, what: str) -> object:
+        """The form of `value` the hooks work with, checked (SecretFormatError naming the
+        field); the step parses each version once and keeps the result (`ctx.parsed`).
+        Default: `check_secret`, then the value itself."""
+        self.check_secret(value, what)
+        return value
+
     # ------------------------------------------------------------ configuration
 
     @property
@@ -223,6 +261,14 @@ class Rotator(ABC):
     def password_source(self) -> Callable[[PasswordPolicy], str]:
         """Local generation, or GetRandomPassword when PASSWORD_SOURCE=secretsmanager."""
         return password_source_from_env(self.env, self.store.random_password)
+
+    def new_password(self) -> str:
+        """A password from `password_source` under `password_policy`."""
+        return self.password_source(self.password_policy)
+
+    def context(self, event: RotationEvent, description: SecretDescription) -> StepContext:
+        """The context of one step (operators use it to call the engine outside a rotation)."""
+        return StepContext(self.store, event, description, self.parse_secret, self.new_password)
 
     # ---------------------------------------------------------------- handler
 
@@ -270,7 +316,7 @@ class Rotator(ABC):
     def _run(self, event: RotationEvent) -> None:
         description = self.store.describe(event.secret_id)
         logger.append_keys(secret_arn=description.arn)
-        ctx = StepContext(self, event, description)
+        ctx = self.context(event, description)
         if not description.rotation_enabled:
             raise RotationStateError(
                 f"rotation is not enabled for secret {description.name}; enable it with "
@@ -342,7 +388,7 @@ class Rotator(ABC):
     def _new_value(self, ctx: StepContext) -> Secret:
         ctx.current()  # fail early, with a clear message, when AWSCURRENT is unusable
         value = self.build_pending(ctx)
-        self.check_secret(value, f"the new value built for secret {ctx.description.name}")
+        self.parse_secret(value, f"the new value built for secret {ctx.description.name}")
         return value
 
     def _take_pending(self, ctx: StepContext) -> None:

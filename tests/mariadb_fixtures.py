@@ -12,9 +12,11 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import pymysql.cursors
 import pytest
 from helpers import new_password
 
@@ -112,16 +114,22 @@ class Crash(BaseException):
     """The Lambda process dies: nothing in the engine catches it."""
 
 
-def crash_after(rot: MySQLRotator, prefix: str) -> None:
-    """Make `rot` die right after the first statement that starts with `prefix` ran."""
-    original = rot.execute
+@contextmanager
+def crash_after(prefix: str) -> Iterator[None]:
+    """While active, the process dies right after the first statement that starts with
+    `prefix` ran (pymysql's Cursor.execute is wrapped, and restored on exit)."""
+    original = pymysql.cursors.Cursor.execute
     fired: list[str] = []
 
-    def execute(session: Any, statement: Any, params: Any = ()) -> list[tuple[Any, ...]]:
-        rows = original(session, statement, params)
-        if str(statement).startswith(prefix) and not fired:
-            fired.append(statement)
-            raise Crash(statement)
+    def execute(cursor: Any, query: str, args: Any = None) -> int:
+        rows: int = original(cursor, query, args)
+        if str(query).startswith(prefix) and not fired:
+            fired.append(query)
+            raise Crash(query)
         return rows
 
-    rot.execute = execute  # type: ignore[method-assign]
+    pymysql.cursors.Cursor.execute = execute
+    try:
+        yield
+    finally:
+        pymysql.cursors.Cursor.execute = original

@@ -7,9 +7,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from smrotate.accounts import Account
 from smrotate.errors import Failure, LoginRefusedError, TargetError
-from smrotate.store import Secret
-from smrotate.strategies import AccountFacts, PasswordRotator
+from smrotate.password_rotator import AccountFacts, PasswordRotator
 
 
 @dataclass
@@ -34,7 +34,7 @@ class Session:
     username: str
 
 
-class MemoryRotator(PasswordRotator[Session]):
+class MemoryRotator(PasswordRotator[Account, Session]):
     """A PasswordRotator whose target is a MemoryTarget."""
 
     def __init__(self, target: MemoryTarget, **kwargs: Any) -> None:
@@ -42,16 +42,16 @@ class MemoryRotator(PasswordRotator[Session]):
         self.target = target
 
     @contextmanager
-    def login(self, secret: Secret) -> Iterator[Session]:
+    def login(self, account: Account) -> Iterator[Session]:
         if self.target.down:
             raise TargetError("memory target at memory:0 is unreachable", Failure.NETWORK)
-        ok = self.target.check(secret["username"], secret["password"])
-        self.target.logins.append((secret["username"], ok))
+        ok = self.target.check(account.username, account.password)
+        self.target.logins.append((account.username, ok))
         if not ok:
-            raise LoginRefusedError(f"memory target refused user {secret['username']!r}")
-        yield Session(self.target, secret["username"])
+            raise LoginRefusedError(f"memory target refused user {account.username!r}")
+        yield Session(self.target, account.username)
 
-    def change_own_password(self, session: Session, secret: Secret, password: str) -> None:
+    def set_own_password(self, session: Session, account: Account, password: str) -> None:
         self.target.passwords[session.username] = password
         self.target.changes.append(("own", session.username))
 
@@ -63,7 +63,7 @@ class MemoryRotator(PasswordRotator[Session]):
         self.target.passwords[username] = password
         self.target.changes.append(("admin", username))
 
-    def ensure_clone(self, admin: Session, base: str, clone: str, password: str) -> bool:
+    def sync_clone(self, admin: Session, base: str, clone: str, password: str) -> bool:
         if admin.username not in self.target.admins:
             raise TargetError(f"user {admin.username!r} may not create users", Failure.PRIVILEGE)
         created = clone not in self.target.passwords

@@ -31,9 +31,10 @@ from moto.secretsmanager.models import SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 
 from smrotate import observability, redaction
+from smrotate.accounts import Account
 from smrotate.errors import Failure, TargetError
 from smrotate.operator.cli import main
-from smrotate.store import Secret, SecretStore, reset_clients
+from smrotate.store import SecretStore, reset_clients
 from smrotate.testing.aws import (
     REGION,
     backend,
@@ -196,11 +197,11 @@ class SharedTargetRotator(MemoryRotator):
             raise RuntimeError("no MemoryTarget in use: the test must use moto_lambda or target")
         super().__init__(SharedTargetRotator.target_in_use, **kwargs)
 
-    def check_login(self, session: Any, secret: Secret) -> None:
+    def check_login(self, session: Any, account: Account) -> None:
         """testSecret's extra proof; fails while `failing_check` is set (a missing grant)."""
         if SharedTargetRotator.failing_check:
             raise TargetError(
-                f"user {secret['username']!r} may not read the application's tables",
+                f"user {account.username!r} may not read the application's tables",
                 Failure.PRIVILEGE,
             )
 

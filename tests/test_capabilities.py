@@ -11,24 +11,24 @@ import pytest
 from conftest import MakeSecret, labels, moto_backend
 from helpers import new_token, step_event
 
+from smrotate.accounts import Account
 from smrotate.errors import ConfigurationError, LoginRefusedError, SecretFormatError
+from smrotate.password_rotator import PasswordRotator
 from smrotate.rotators.postgresql import PostgreSQLRotator
-from smrotate.store import Secret
-from smrotate.strategies import PasswordRotator
 
 USERS: dict[str, str] = {}
 
 
-class OwnPasswordOnly(PasswordRotator[str]):
+class OwnPasswordOnly(PasswordRotator[Account, str]):
     """The two required hooks and nothing else."""
 
     @contextmanager
-    def login(self, secret: Secret) -> Iterator[str]:
-        if USERS.get(secret["username"]) != secret["password"]:
+    def login(self, account: Account) -> Iterator[str]:
+        if USERS.get(account.username) != account.password:
             raise LoginRefusedError("refused")
-        yield str(secret["username"])
+        yield account.username
 
-    def change_own_password(self, session: str, secret: Secret, password: str) -> None:
+    def set_own_password(self, session: str, account: Account, password: str) -> None:
         USERS[session] = password
 
 
@@ -38,7 +38,7 @@ class WithAdmin(OwnPasswordOnly):
 
 
 class WithClones(WithAdmin):
-    def ensure_clone(self, admin: str, base: str, clone: str, password: str) -> bool:
+    def sync_clone(self, admin: str, base: str, clone: str, password: str) -> bool:
         USERS.setdefault(clone, password)
         return True
 
@@ -66,13 +66,17 @@ def stored_versions(arn: str) -> int:
 @pytest.mark.parametrize(
     ("cls", "strategy", "missing"),
     [
-        (OwnPasswordOnly, "alternating-users", "set_password and ensure_clone"),
+        (OwnPasswordOnly, "alternating-users", "set_password and sync_clone"),
         (OwnPasswordOnly, "single-user-via-admin", "set_password"),
-        (WithAdmin, "alternating-users", "ensure_clone"),
+        (WithAdmin, "alternating-users", "sync_clone"),
     ],
 )
 def test_create_secret_refuses_a_strategy_the_rotator_cannot_do_before_storing_anything(
-    sm: Any, make_secret: MakeSecret, cls: type[PasswordRotator[Any]], strategy: str, missing: str
+    sm: Any,
+    make_secret: MakeSecret,
+    cls: type[PasswordRotator[Any, Any]],
+    strategy: str,
+    missing: str,
 ) -> None:
     USERS["app"] = "app-password-1"
     arn = make_secret({"username": "app", "password": "app-password-1", "masterarn": "x"})

@@ -12,9 +12,9 @@ from memory import MemoryTarget
 from moto_server_fixtures import Cli, SharedTargetRotator, sm_client
 from pg_fixtures import PgUser
 
+from smrotate.accounts import Account
 from smrotate.errors import Failure, TargetError
 from smrotate.operator.exit_codes import ExitCode
-from smrotate.store import Secret
 from smrotate.testing.aws import enable_rotation, labels
 from smrotate.testing.postgres import PostgresServer
 
@@ -28,8 +28,8 @@ pytestmark = pytest.mark.usefixtures("cli_globals")  # the CLI's log settings, r
 class LeakyRotator(SharedTargetRotator):
     """Puts the password in its testSecret error: the CLI must never show it."""
 
-    def check_login(self, session: Any, secret: Secret) -> None:
-        raise TargetError(f"query failed for password {secret['password']}", Failure.OTHER)
+    def check_login(self, session: Any, account: Account) -> None:
+        raise TargetError(f"query failed for password {account.password}", Failure.OTHER)
 
 
 def make(url: str, value: dict[str, Any] | None = None) -> str:

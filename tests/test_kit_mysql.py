@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 
+import pymysql.cursors
 import pytest
 
 from smrotate.rotators.mysql import MySQLRotator
@@ -34,6 +35,7 @@ def mysql_subject(server: MariaDBServer, strategy: str) -> Subject:
         make_secret=make_secret,
         logs_in=lambda s: server.logs_in(s["username"], s["password"]),
         strategy=strategy,
+        write_points=((pymysql.cursors.Cursor, "execute"),),
     )
 
 

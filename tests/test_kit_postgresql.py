@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+import psycopg
 import pytest
 
 from smrotate.rotators.postgresql import PostgreSQLRotator
@@ -30,6 +31,7 @@ def postgresql_subject(pg: PostgresServer, strategy: str) -> Subject:
         make_secret=make_secret,
         logs_in=lambda s: pg.logs_in(s["username"], s["password"]),
         strategy=strategy,
+        write_points=((psycopg.Cursor, "execute"),),
     )
 
 

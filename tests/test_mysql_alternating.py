@@ -277,8 +277,7 @@ def test_a_crash_in_the_middle_of_the_clone_sync_resumes(
     token = new_token()
     for prefix in ("CREATE USER", "GRANT"):
         dying = rotator(**ALTERNATING)
-        crash_after(dying, prefix)
-        with pytest.raises(Crash):
+        with crash_after(prefix), pytest.raises(Crash):
             LocalDriver(dying.handle).rotate(arn, token=token)
     clone = user.name + "_clone"
     assert grants(mariadb, clone) != grants(mariadb, user.name)

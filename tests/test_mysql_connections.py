@@ -20,6 +20,7 @@ from smrotate import redaction
 from smrotate.errors import Failure, LoginRefusedError, TargetError
 from smrotate.events import Step
 from smrotate.operator.driver import LocalDriver
+from smrotate.rotators.mysql.session import run
 from smrotate.testing.aws import free_port
 from smrotate.testing.mariadb import MariaDBServer
 from smrotate.testing.tls import Pki
@@ -146,10 +147,10 @@ def test_plaintext_only_when_the_secret_says_ssl_false(
     user = mariadb_user()
     secret = mariadb.secret(user.name, user.password, ssl=False)
     rot = rotator()
-    with rot.login(secret) as session:
-        assert rot.execute(session, "SHOW SESSION STATUS LIKE 'Ssl_cipher'") == [("Ssl_cipher", "")]
-    with rot.login({**secret, "ssl": True}) as session:
-        [(_, cipher)] = rot.execute(session, "SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+    with rot.open(rot.parse_secret(secret, "the secret")) as session:
+        assert run(session, "SHOW SESSION STATUS LIKE 'Ssl_cipher'") == [("Ssl_cipher", "")]
+    with rot.open(rot.parse_secret({**secret, "ssl": True}, "the secret")) as session:
+        [(_, cipher)] = run(session, "SHOW SESSION STATUS LIKE 'Ssl_cipher'")
         assert cipher.startswith("TLS_")
     arn = make_secret(secret)
     rotate(arn, rot)

@@ -9,7 +9,7 @@ import pymysql
 import pytest
 
 from smrotate.errors import Failure
-from smrotate.rotators.mysql import (
+from smrotate.rotators.mysql.session import (
     STRICT,
     detail_of,
     failure_of,

@@ -10,7 +10,7 @@ from typing import Any, cast
 import pymysql.converters
 import pytest
 
-from smrotate.rotators.mysql import MySQLRotator, MySQLSession
+from smrotate.rotators.mysql import MySQLRotator, clone
 from smrotate.rotators.mysql.grants import (
     ALL,
     GLOBAL,
@@ -25,6 +25,7 @@ from smrotate.rotators.mysql.grants import (
     plan_privileges,
     tokenize,
 )
+from smrotate.rotators.mysql.session import MySQLSession
 from smrotate.rotators.mysql.sql import Server, Sql
 
 MYSQL8 = Server("mysql", (8, 0, 36))
@@ -231,13 +232,12 @@ def test_a_privilege_name_must_be_a_keyword() -> None:
 # ---------------------------------------------------------------- a MySQL 8 catalogue
 
 
-class FakeMySQL8(MySQLRotator):
-    """A rotator whose `execute` answers the clone sync's catalogue queries as a MySQL 8 server
-    would; after the first GRANT, REVOKE or ALTER, the clone reads back as the base (the plan
-    was applied)."""
+class FakeMySQL8:
+    """Stands in for `session.run` in the clone sync: answers its catalogue queries as a MySQL 8
+    server would; after the first GRANT, REVOKE or ALTER, the clone reads back as the base (the
+    plan was applied)."""
 
     def __init__(self, clone_exists: bool) -> None:
-        super().__init__(env={})
         self.sent: list[str] = []
         self.clone_exists = clone_exists
         self.written = False
@@ -267,7 +267,7 @@ class FakeMySQL8(MySQLRotator):
             return [("", b"", b"", b"", 0, 0, 0, 0, "N", 0)]
         return []
 
-    def execute(
+    def run(
         self, session: MySQLSession, query: Any, params: Sequence[Any] = ()
     ) -> list[tuple[Any, ...]]:
         self.sent.append(render((query, tuple(params))))
@@ -283,9 +283,17 @@ def on_mysql_8() -> MySQLSession:
     return MySQLSession(cast(Any, None), cast(Any, None), MYSQL8)
 
 
-def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> None:
+def sync_clone(fake: FakeMySQL8, monkeypatch: pytest.MonkeyPatch, password: str) -> bool:
+    """The rotator's sync_clone hook, its statements answered by `fake`."""
+    monkeypatch.setattr(clone, "run", fake.run)
+    return MySQLRotator(env={}).sync_clone(on_mysql_8(), "app", "app_clone", password)
+
+
+def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fake = FakeMySQL8(clone_exists=False)
-    assert fake.ensure_clone(on_mysql_8(), "app", "app_clone", "Pw1!new") is True
+    assert sync_clone(fake, monkeypatch, "Pw1!new") is True
     writes = [s for s in fake.sent if not s.startswith(("SELECT", "SHOW"))]
     mark = """ATTRIBUTE '{\\"smrotate_clone_of\\": \\"app\\"}'"""  # the clone mark
     assert writes[:3] == [
@@ -310,9 +318,11 @@ def test_sync_clone_on_mysql_8_creates_every_host_and_copies_everything() -> Non
     assert not any("gone" in s for s in fake.sent if "DEFAULT ROLE" in s)
 
 
-def test_sync_clone_on_mysql_8_copies_the_hash_to_a_new_host_of_an_existing_clone() -> None:
+def test_sync_clone_on_mysql_8_copies_the_hash_to_a_new_host_of_an_existing_clone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fake = FakeMySQL8(clone_exists=True)
-    assert fake.ensure_clone(on_mysql_8(), "app", "app_clone", "Pw1!pending") is False
+    assert sync_clone(fake, monkeypatch, "Pw1!pending") is False
     creates = [s for s in fake.sent if s.startswith("CREATE USER")]
     assert creates == [
         "CREATE USER 'app_clone'@'10.0.%' IDENTIFIED WITH 'caching_sha2_password' "

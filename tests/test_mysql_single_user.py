@@ -146,8 +146,7 @@ def test_resume_after_a_crash_right_after_the_password_changed(
     arn = make_secret(mariadb.secret(user.name, user.password))
     token = new_token()
     dying = rotator()
-    crash_after(dying, "SET PASSWORD")
-    with pytest.raises(Crash):
+    with crash_after("SET PASSWORD"), pytest.raises(Crash):
         LocalDriver(dying.handle).rotate(arn, token=token)
     pending = value(sm, arn, "AWSPENDING")["password"]
     assert mariadb.logs_in(user.name, pending)

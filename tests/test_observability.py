@@ -78,7 +78,7 @@ def test_no_secret_value_or_rotation_token_in_any_output(
     class Leaky(MemoryRotator):
         """A target whose errors quote the password, as careless drivers do."""
 
-        def change_own_password(self, session: Any, secret: dict[str, Any], password: str) -> None:
+        def set_own_password(self, session: Any, account: Any, password: str) -> None:
             raise TargetError(f"ALTER failed near '{password}'")
 
     target = MemoryTarget(passwords={"app": "app-password-1"})

@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import pytest
 from conftest import MakeSecret
 from helpers import new_token, rotate, step_event, value
@@ -204,22 +205,22 @@ def test_a_crash_inside_the_clone_creation_leaves_no_half_made_clone(
     clone = base.name + "_clone"
     arn = make_secret(pg.secret(base.name, base.password, masterarn=pg_admin_secret))
     rot = rotator(**ALTERNATING)
-    execute = rot.execute
+    execute = psycopg.Cursor.execute
 
-    def crash_at_grant(session: Any, statement: Any, params: Any = ()) -> Any:
+    def crash_at_grant(cursor: Any, statement: Any, params: Any = None, **kwargs: Any) -> Any:
         if "GRANT" in str(
-            statement if isinstance(statement, str) else statement.as_string(session)
+            statement if isinstance(statement, str) else statement.as_string(cursor.connection)
         ):
             raise TargetError("injected crash before GRANT")
-        return execute(session, statement, params)
+        return execute(cursor, statement, params, **kwargs)
 
-    monkeypatch.setattr(rot, "execute", crash_at_grant)
+    monkeypatch.setattr(psycopg.Cursor, "execute", crash_at_grant)
     token = new_token()
     rot.handle(step_event("createSecret", arn, token))
     with pytest.raises(TargetError, match="injected crash"):
         rot.handle(step_event("setSecret", arn, token))
     assert role_row(pg, clone) == ()  # rolled back: CREATE ROLE happened in the same transaction
-    monkeypatch.setattr(rot, "execute", execute)
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
     for step in ("setSecret", "testSecret", "finishSecret"):
         rot.handle(step_event(step, arn, token))
     assert pg.logs_in(clone, value(sm, arn)["password"])

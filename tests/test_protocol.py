@@ -14,6 +14,7 @@ from helpers import count_calls, new_token, set_labels, step_event
 from memory import MemoryRotator, MemoryTarget
 
 from smrotate import rotator as rotator_module
+from smrotate.accounts import Account
 from smrotate.errors import (
     RotationInProgressError,
     RotationStateError,
@@ -23,7 +24,6 @@ from smrotate.errors import (
 )
 from smrotate.events import RotationEvent, Step
 from smrotate.operator.driver import LocalDriver
-from smrotate.rotator import StepContext
 from smrotate.store import claim_label
 from smrotate.testing.aws import add_valueless_pending
 
@@ -303,7 +303,7 @@ def test_test_failure_leaves_current_untouched_and_resumes(
     class Picky(MemoryRotator):
         fail = True
 
-        def check_login(self, session: Any, secret: dict[str, Any]) -> None:
+        def check_login(self, session: Any, account: Account) -> None:
             if self.fail:
                 raise TargetError("the new credentials cannot read table orders")
 
@@ -600,7 +600,7 @@ def test_a_version_that_only_claimed_runs_no_other_step(
 
 def confirm(rotator: MemoryRotator, arn: str, token: str) -> None:
     description = rotator.store.describe(arn)
-    StepContext(rotator, RotationEvent(Step.SET, arn, token), description).confirm_pending()
+    rotator.context(RotationEvent(Step.SET, arn, token), description).confirm_pending()
 
 
 def test_confirm_pending_passes_while_the_token_holds_pending_alone(

@@ -7,11 +7,11 @@ the target accepts, checked with the rotator (`--rotator`):
 
 - AWSCURRENT logs in: the target still accepts the current credentials, so AWSPENDING is removed
   from the unfinished version (discard). Then the rotator retires the discarded credentials
-  (`PasswordRotator.retire_pending`): with alternating users the inactive user may already hold
+  (`PasswordRotator.retire_discarded`): with alternating users the inactive user may already hold
   the discarded password, which no label points at any more, so the admin gives it a fresh one
   that no version holds.
 - AWSCURRENT is refused and the pending credentials pass testSecret's check (the rotator's
-  `verify_pending`): setSecret had already run, so the rotation is finished with finishSecret's
+  `verify`): setSecret had already run, so the rotation is finished with finishSecret's
   own label moves (`smrotate.labels.finish_labels`): AWSCURRENT moves to the pending version
   (AWSPREVIOUS follows), then AWSPENDING is removed. They are called here, not through the
   rotator's finishSecret step, because the rotator refuses every step while rotation is off,
@@ -41,22 +41,22 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from smrotate.accounts import Account
 from smrotate.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
-from smrotate.events import RotationEvent, Step
 from smrotate.labels import LabelChange, finish_changes, finish_labels
 from smrotate.operator.health import ROTATOR_HINT
-from smrotate.rotator import StepContext
+from smrotate.password_rotator import PasswordRotator
 from smrotate.store import (
     CLAIM_PREFIX,
     CURRENT,
     PENDING,
     PREVIOUS,
-    Secret,
     SecretDescription,
     SecretStore,
     claim_label,
 )
-from smrotate.strategies import PasswordRotator
+
+Target = PasswordRotator[Any, Any]
 
 # How many of the newest unlabelled versions cleanup tries when no labelled version logs in:
 # each is one GetSecretValue and one login (a refused one counts as a failed login).
@@ -122,7 +122,7 @@ class Plan:
 def assess(
     store: SecretStore,
     description: SecretDescription,
-    rotator: PasswordRotator[Any] | None,
+    rotator: Target | None,
     ref: str,
 ) -> Plan:
     """Decide what cleanup may do; read-only (reads versions and logs in with them)."""
@@ -138,7 +138,7 @@ def assess(
 def _assess(
     store: SecretStore,
     description: SecretDescription,
-    rotator: PasswordRotator[Any] | None,
+    rotator: Target | None,
     ref: str,
 ) -> Plan:
     pending, current = description.unfinished, description.current
@@ -177,14 +177,16 @@ def _assess(
 def _check_current_alone(
     store: SecretStore,
     description: SecretDescription,
-    rotator: PasswordRotator[Any],
+    rotator: Target,
     plan: Plan,
     current: str,
 ) -> None:
     """No rotation is unfinished: check that AWSCURRENT logs in; restore one that does if not."""
     try:
-        current_value = store.read(description.arn, version_id=current)
-        rotator.check_secret(current_value, f"the AWSCURRENT value of secret {description.name}")
+        current_value = rotator.parse_secret(
+            store.read(description.arn, version_id=current),
+            f"the AWSCURRENT value of secret {description.name}",
+        )
         works = rotator.logs_in(current_value)
     except (TargetError, SmrotateError) as exc:
         plan.checks.append(f"could not check AWSCURRENT (version {current}): {exc}")
@@ -203,7 +205,7 @@ def _check_current_alone(
 def _check_logins(
     store: SecretStore,
     description: SecretDescription,
-    rotator: PasswordRotator[Any],
+    rotator: Target,
     pending: str,
     current: str,
 ) -> Plan:
@@ -211,8 +213,10 @@ def _check_logins(
     look for another version that logs in; decide from that."""
     plan = Plan(Decision.REFUSE, "", pending, current)
     try:
-        current_value = store.read(description.arn, version_id=current)
-        rotator.check_secret(current_value, f"the AWSCURRENT value of secret {description.name}")
+        current_value = rotator.parse_secret(
+            store.read(description.arn, version_id=current),
+            f"the AWSCURRENT value of secret {description.name}",
+        )
         current_works = rotator.logs_in(current_value)
     except (TargetError, SmrotateError) as exc:
         plan.reason = f"could not check AWSCURRENT (version {current}): {exc}; nothing changed"
@@ -228,8 +232,8 @@ def _check_logins(
         )
         plan.changes.append(LabelChange(PENDING, pending, remove=True))
         return plan
-    pending_value = store.read_if_exists(description.arn, pending)
-    if pending_value is None:
+    pending_raw = store.read_if_exists(description.arn, pending)
+    if pending_raw is None:
         plan.reason = (
             f"AWSCURRENT is refused and version {pending} has no value (createSecret never "
             "stored one), and no other version that names the same account logs in, so the "
@@ -239,8 +243,10 @@ def _check_logins(
         _restore(store, description, rotator, plan, [current_value])
         return plan
     try:
-        rotator.check_secret(pending_value, f"the AWSPENDING value of secret {description.name}")
-        rotator.verify_pending(pending_value)
+        pending_value = rotator.parse_secret(
+            pending_raw, f"the AWSPENDING value of secret {description.name}"
+        )
+        rotator.verify(pending_value)
     except LoginRefusedError:
         plan.checks.append(f"AWSPENDING (version {pending}) is refused")
         plan.reason = (
@@ -267,25 +273,25 @@ def _check_logins(
 def _restore(
     store: SecretStore,
     description: SecretDescription,
-    rotator: PasswordRotator[Any],
+    rotator: Target,
     plan: Plan,
-    accounts: list[Secret],
+    accounts: list[Account],
 ) -> None:
     """No labelled candidate logged in: try AWSPREVIOUS, then the newest unlabelled versions
     that name one of `accounts`; on the first that logs in, plan RESTORE. Leaves `plan` as it
     is (a refusal) when none does; read-only."""
     for version, what in _candidates(store, description, plan):
         try:
-            value = store.read_if_exists(description.arn, version)
-            if value is None:
+            raw = store.read_if_exists(description.arn, version)
+            if raw is None:
                 continue
-            rotator.check_secret(value, f"version {version} of secret {description.name}")
+            value = rotator.parse_secret(raw, f"version {version} of secret {description.name}")
         except SecretFormatError:
             continue
         except (TargetError, SmrotateError) as exc:
             plan.checks.append(f"could not read {what} (version {version}): {exc}")
             return
-        if not any(rotator.same_account(value, account) for account in accounts):
+        if not any(value.same_account(account) for account in accounts):
             continue  # another user or target: never promoted, never tried
         try:
             works = rotator.logs_in(value)
@@ -371,7 +377,7 @@ def cancel(
     *,
     cleanup: bool,
     dry_run: bool,
-    rotator: PasswordRotator[Any] | None,
+    rotator: Target | None,
 ) -> CancelReport:
     """CancelRotateSecret and, with `cleanup`, the repair described in the module docstring."""
     before = store.describe(secret_id)
@@ -407,18 +413,13 @@ def cancel(
 
 
 def _retire(
-    store: SecretStore, description: SecretDescription, rotator: PasswordRotator[Any], pending: str
+    store: SecretStore, description: SecretDescription, rotator: Target, pending: str
 ) -> bool:
     """After a discard: the rotator makes sure the discarded credentials stop working where
     AWSCURRENT's kept working (alternating users: the inactive user gets a fresh password)."""
-    value = store.read_if_exists(description.arn, pending)
-    if value is None:
+    if store.read_if_exists(description.arn, pending) is None:
         return False
-    rotator.check_secret(value, f"the discarded value of secret {description.name}")
-    # retire_pending still takes a step context (the admin strategies read AWSCURRENT and the
-    # admin secret through it): the one context cleanup builds, until the engine takes none.
-    ctx = StepContext(rotator, RotationEvent(Step.SET, description.arn, pending), description)
-    return rotator.retire_pending(ctx, value)
+    return rotator.retire_discarded(description, pending)
 
 
 def report_lines(report: CancelReport, ref: str) -> list[str]:

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.password_rotator import PasswordRotator
 from smrotate.rotator import Rotator
 from smrotate.store import SecretStore
-from smrotate.strategies import PasswordRotator
 
 SHIPPED = {
     "postgresql": ("smrotate.rotators.postgresql:PostgreSQLRotator", "postgres"),
@@ -76,7 +76,9 @@ def build_rotator(
         ) from None
 
 
-def login_rotator(name: str, store: SecretStore, env: Mapping[str, str]) -> PasswordRotator[Any]:
+def login_rotator(
+    name: str, store: SecretStore, env: Mapping[str, str]
+) -> PasswordRotator[Any, Any]:
     """A rotator that can log in (a PasswordRotator), for cleanup's checks."""
     rotator = build_rotator(name, store, env)
     if not isinstance(rotator, PasswordRotator):

@@ -22,6 +22,7 @@ MARIADB, MYSQL = "mariadb", "mysql"
 NATIVE = "mysql_native_password"
 MARK_KEY = "smrotate_clone_of"  # the clone mark: a key of the account's JSON (docs/mysql.md)
 _AURORA_BASE = {1: (5, 6, 10), 2: (5, 7, 12), 3: (8, 0, 23)}  # the MySQL of Aurora MySQL 1-3
+USERNAME_LIMITS = {MARIADB: 80, MYSQL: 32}  # characters, MariaDB 10.0+ and MySQL 5.7.8+ (else 16)
 PASSWORD_PLUGINS = {  # the plugins whose accounts have a password
     MARIADB: frozenset({"mysql_native_password", "ed25519", "parsec", ""}),
     MYSQL: frozenset({"mysql_native_password", "caching_sha2_password", "sha256_password", ""}),
@@ -66,7 +67,7 @@ class Server:
     @property
     def username_limit(self) -> int:
         """The longest user name this server accepts, in characters."""
-        return (80 if self.mariadb else 32) if self.at_least((10, 0, 0), (5, 7, 8)) else 16
+        return USERNAME_LIMITS[self.flavour] if self.at_least((10, 0, 0), (5, 7, 8)) else 16
 
     def check_username(self, name: str) -> None:
         """TargetError when `name` is longer than this server allows."""

@@ -4,7 +4,7 @@ A NUL in a libpq conninfo value ends it, dropping `sslmode=verify-full` and the 
 follow; a newline or another control character has no business in a host, user, password,
 database or CA path. A lone surrogate cannot be encoded for any driver. A Unix-socket `host`
 takes no TLS, so it is refused unless the secret itself says `"ssl": false`. These checks run
-in `DatabaseRotator.settings`, before a driver is imported, so no server is needed here; the
+in the `Database` schema's parse, before a driver is imported, so no server is needed here; the
 servers' side of the NUL attack (no plaintext session) is in test_pg_attacks.py.
 """
 
@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from smrotate.database import DatabaseRotator
 from smrotate.errors import SecretFormatError
 from smrotate.rotators.mysql import MySQLRotator
 from smrotate.rotators.postgresql import PostgreSQLRotator
@@ -30,16 +29,19 @@ BASE: dict[str, Any] = {
 ROTATORS = [PostgreSQLRotator, MySQLRotator]
 
 
-def settings(rotator: type[DatabaseRotator[Any]], secret: dict[str, Any]) -> Any:
+Rotators = type[PostgreSQLRotator] | type[MySQLRotator]
+
+
+def settings(rotator: Rotators, secret: dict[str, Any]) -> Any:
     engine = "postgres" if rotator is PostgreSQLRotator else "mysql"
-    return rotator(env={}).settings({**secret, "engine": engine})
+    return rotator(env={}).parse_secret({**secret, "engine": engine}, "the secret")
 
 
 @pytest.mark.parametrize("rotator", ROTATORS, ids=["postgresql", "mysql"])
 @pytest.mark.parametrize("field", ["host", "username", "password", "dbname", "sslrootcert"])
 @pytest.mark.parametrize("character", ["\x00", "\n", "\r", "\x1b", "\x7f", "\x85"])
 def test_a_control_character_in_any_connection_field_is_refused(
-    rotator: type[DatabaseRotator[Any]], field: str, character: str
+    rotator: Rotators, field: str, character: str
 ) -> None:
     secret = {**BASE, "sslrootcert": "/etc/ssl/ca.pem"}
     secret[field] = f"{secret[field][:3]}{character} sslmode=disable"
@@ -52,9 +54,7 @@ def test_a_control_character_in_any_connection_field_is_refused(
 
 @pytest.mark.parametrize("rotator", ROTATORS, ids=["postgresql", "mysql"])
 @pytest.mark.parametrize("field", ["username", "password", "host"])
-def test_a_lone_surrogate_is_a_clear_error_naming_the_field(
-    rotator: type[DatabaseRotator[Any]], field: str
-) -> None:
+def test_a_lone_surrogate_is_a_clear_error_naming_the_field(rotator: Rotators, field: str) -> None:
     secret = {**BASE, field: "ab\ud800cd"}
     with pytest.raises(SecretFormatError) as caught:
         settings(rotator, secret)
@@ -63,7 +63,7 @@ def test_a_lone_surrogate_is_a_clear_error_naming_the_field(
 
 
 @pytest.mark.parametrize("rotator", ROTATORS, ids=["postgresql", "mysql"])
-def test_a_unix_socket_host_needs_ssl_false(rotator: type[DatabaseRotator[Any]]) -> None:
+def test_a_unix_socket_host_needs_ssl_false(rotator: Rotators) -> None:
     socket = {**BASE, "host": "/var/run/postgresql"}
     with pytest.raises(SecretFormatError, match="Unix socket"):
         settings(rotator, socket)
@@ -73,7 +73,7 @@ def test_a_unix_socket_host_needs_ssl_false(rotator: type[DatabaseRotator[Any]])
 
 
 @pytest.mark.parametrize("rotator", ROTATORS, ids=["postgresql", "mysql"])
-def test_ordinary_values_pass(rotator: type[DatabaseRotator[Any]]) -> None:
+def test_ordinary_values_pass(rotator: Rotators) -> None:
     value = settings(rotator, {**BASE, "password": "p@ss w0rd é ü ✓", "username": "ünïcode"})
     assert value.tls.enabled
     assert value.username == "ünïcode"

@@ -32,9 +32,9 @@ from memory import MemoryRotator, MemoryTarget, Session
 from pg_fixtures import PgUser
 
 from smrotate import observability
+from smrotate.accounts import Account
 from smrotate.operator.driver import LocalDriver, RotationResult
 from smrotate.rotators.postgresql import PostgreSQLRotator
-from smrotate.store import Secret
 from smrotate.testing.postgres import PostgresServer
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -152,21 +152,21 @@ class CarelessRotator(MemoryRotator):
     """A driver that logs what it is given at DEBUG, as some do: the whole secret as arguments,
     a connection string as an `extra`, and a failure whose message quotes the password."""
 
-    def login(self, secret: Secret) -> Any:
+    def login(self, account: Account) -> Any:
         log = logging.getLogger("memorydb.driver")  # a child logger: records propagate to root
-        log.debug("connecting with %r", dict(secret))
-        log.debug("dsn", extra={"dsn": f"user={secret['username']} password={secret['password']}"})
+        log.debug("connecting with %r", dict(account.value))
+        log.debug("dsn", extra={"dsn": f"user={account.username} password={account.password}"})
         try:
-            raise ConnectionError(f"handshake failed for password {secret['password']}")
+            raise ConnectionError(f"handshake failed for password {account.password}")
         except ConnectionError:
             log.debug("retrying", exc_info=True)
-        return super().login(secret)
+        return super().login(account)
 
-    def change_own_password(self, session: Session, secret: Secret, password: str) -> None:
+    def set_own_password(self, session: Session, account: Account, password: str) -> None:
         logging.getLogger("memorydb").debug(
             "ALTER USER %s PASSWORD '%s'", session.username, password
         )
-        super().change_own_password(session, secret, password)
+        super().set_own_password(session, account, password)
 
 
 def memory_setup(

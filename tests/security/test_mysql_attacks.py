@@ -9,6 +9,7 @@ password statement for the victim (not even a hash: nothing was attempted).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 from collections.abc import Callable, Iterator
@@ -21,10 +22,11 @@ from conftest import MakeSecret
 from helpers import rotate, value
 from mariadb_fixtures import MakeUser, MariaDBUser, rotator
 
-from smrotate.database import ConnectionSettings
+from smrotate.database import DatabaseAccount, Tls
 from smrotate.errors import Failure, LoginRefusedError, RotationStateError, TargetError
 from smrotate.operator.driver import LocalDriver, RotationResult
-from smrotate.rotators.mysql import MySQLRotator, MySQLSession
+from smrotate.rotators.mysql import MySQLRotator
+from smrotate.rotators.mysql.session import MySQLSession
 from smrotate.testing.mariadb import MariaDBServer
 from smrotate.testing.tls import Pki
 
@@ -334,13 +336,13 @@ def test_the_users_secret_never_chooses_how_the_admin_connects(
             sslrootcert=str(bundle),
         )  # fmt: skip
         arn = make_secret(secret)
-        used: list[ConnectionSettings] = []
+        used: list[DatabaseAccount] = []
 
         class Recording(MySQLRotator):
             @contextmanager
-            def connect(self, settings: ConnectionSettings) -> Iterator[MySQLSession]:
-                used.append(settings)
-                with super().connect(settings) as session:
+            def login(self, account: DatabaseAccount) -> Iterator[MySQLSession]:
+                used.append(account)
+                with super().login(account) as session:
                     yield session
 
         start = len(mariadb.log_text())
@@ -366,10 +368,10 @@ def test_a_session_that_is_not_tls_although_tls_was_asked_is_refused(
 
     class Downgrading(MySQLRotator):
         @contextmanager
-        def connect(self, settings: ConnectionSettings) -> Iterator[MySQLSession]:
-            plain = ConnectionSettings(**{**vars(settings), "tls": type(settings.tls)(False)})
-            with super().connect(plain) as session:
-                yield MySQLSession(session.conn, settings)
+        def login(self, account: DatabaseAccount) -> Iterator[MySQLSession]:
+            plain = dataclasses.replace(account, tls=Tls(False))
+            with super().login(plain) as session:
+                yield MySQLSession(session.conn, account)
 
     victim = mariadb_user()
     arn = make_secret(mariadb.secret(victim.name, victim.password))

@@ -147,7 +147,8 @@ def case_crash_points(subject: Subject, recorder: Recorder) -> None:
         counts = []
         for n in range(subject.crash_rotations):
             injector = Injector()
-            result = world.rotate(probe, injector.install(world.rotator()))
+            with injector.installed(world.rotator(), subject.write_points) as rotator:
+                result = world.rotate(probe, rotator)
             expect(result.ok, f"rotation {n + 1} failed before any crash: {result.error}")
             counts.append(len(injector.points))
         expect(sum(counts) > 0, "no write point was seen: the kit cannot inject crashes")
@@ -165,9 +166,11 @@ def _crash_and_resume(
     for n in range(rotation):
         _rotate_ok(world, arn, f"rotation {n + 1} before the crash")
     injector = Injector(crash_at=index, crash_after=after)
-    rotator = injector.install(world.rotator())
     token = str(uuid.uuid4())
-    with contextlib.suppress(SimulatedCrash):
+    with (
+        injector.installed(world.rotator(), subject.write_points) as rotator,
+        contextlib.suppress(SimulatedCrash),
+    ):
         world.rotate(arn, rotator, token=token)
     where = f"crash {'after' if after else 'before'} write #{index} of rotation {rotation + 1}"
     expect(
@@ -208,19 +211,21 @@ def case_target_failure(subject: Subject, recorder: Recorder, fault: str) -> Non
         arn = world.new_secret()
         before_version, before = world.holder(arn, CURRENT), world.value(arn, label=CURRENT)
         rotator = world.rotator()
+        seen = {"target": 0}
+
+        def deny(point: object) -> BaseException | None:
+            if getattr(point, "where", "") == "target" and seen["target"] == 0:
+                seen["target"] += 1
+                return FAULTS[fault]()
+            return None
+
+        injected: contextlib.AbstractContextManager[object] = contextlib.nullcontext()
         if fault == "permission denied":
-            seen = {"target": 0}
-
-            def deny(point: object) -> BaseException | None:
-                if getattr(point, "where", "") == "target" and seen["target"] == 0:
-                    seen["target"] += 1
-                    return FAULTS[fault]()
-                return None
-
-            Injector(fault=deny).install(rotator)
+            injected = Injector(fault=deny).installed(rotator, subject.write_points)
         else:
             login_fault(rotator, FAULTS[fault])
-        result = world.rotate(arn, rotator)
+        with injected:
+            result = world.rotate(arn, rotator)
         expect(not result.ok, f"{fault}: the rotation succeeded although the target failed")
         expect(
             result.failed_step in (Step.SET, Step.TEST),
@@ -342,7 +347,7 @@ def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
     with the rotator), then a new rotation that succeeds. False when the rotator cannot log in
     on its own (not a PasswordRotator): cleanup needs that, so the case does not apply."""
     from smrotate.operator.cleanup import Decision, cancel
-    from smrotate.strategies import PasswordRotator
+    from smrotate.password_rotator import PasswordRotator
     from smrotate.testing.aws import enable_rotation
 
     with World(subject, recorder) as world:

@@ -1,21 +1,23 @@
 """Crash and fault injection at a rotator's write points.
 
 Write points are every Secrets Manager write (each PutSecretValue, each UpdateSecretVersionStage)
-and every write to the target: each SQL statement of a DatabaseRotator (`execute`), each
-password or user change of a PasswordRotator, or the whole setSecret hook of a plain Rotator.
-A crash raises `SimulatedCrash`, a BaseException that the engine does not catch, just before
-or just after the chosen point: the run ends there as if the process were killed.
+and every write to the target: the subject's `write_points` (for the SQL rotators, the
+driver's `Cursor.execute`: each statement sent), else each call of a PasswordRotator's write
+hooks, or the whole setSecret hook of a plain Rotator. A crash raises `SimulatedCrash`, a
+BaseException that the engine does not catch, just before or just after the chosen point: the
+run ends there as if the process were killed. Driver methods are patched on their class only
+while `Injector.installed` is active.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from smrotate.database import DatabaseRotator
+from smrotate.password_rotator import PasswordRotator
 from smrotate.rotator import Rotator
-from smrotate.strategies import PasswordRotator
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
 
@@ -24,12 +26,14 @@ class SimulatedCrash(BaseException):
     """The rotation's process was killed at an injection point."""
 
 
+# (owner, method name): a driver's method that sends one statement, wrapped on its class.
+WritePoint = tuple[Any, str]
+
+
 def target_writes(rotator: Rotator) -> tuple[str, ...]:
-    """The rotator's methods that change the target, one call per write point."""
-    if isinstance(rotator, DatabaseRotator):
-        return ("execute",)
+    """The rotator's hooks that change the target, one call per write point."""
     if isinstance(rotator, PasswordRotator):
-        return ("change_own_password", "set_password", "ensure_clone")
+        return ("set_own_password", "set_password", "sync_clone")
     return ("apply_pending",)
 
 
@@ -52,16 +56,26 @@ class Injector:
     points: list[Point] = field(default_factory=list)
     crashed: Point | None = None
 
-    def install(self, rotator: Rotator) -> Rotator:
-        """Wrap `rotator`'s and its store's write methods on the instances; return it."""
+    @contextmanager
+    def installed(self, rotator: Rotator, points: Sequence[WritePoint] = ()) -> Iterator[Rotator]:
+        """Wrap the store's writes (on the instance) and the target's: `points` (on their
+        classes, restored on exit), else the rotator's write hooks (on the instance)."""
         for name in STORE_WRITES:
             self._wrap(rotator.store, name, "secretsmanager")
-        for name in target_writes(rotator):
-            self._wrap(rotator, name, "target")
-        return rotator
+        restore = [(owner, name, owner.__dict__[name]) for owner, name in points]
+        try:
+            for owner, name in points:
+                self._wrap(owner, name, "target", f"{owner.__name__}.{name}")
+            for name in () if points else target_writes(rotator):
+                self._wrap(rotator, name, "target")
+            yield rotator
+        finally:
+            for owner, name, original in restore:
+                setattr(owner, name, original)
 
-    def _wrap(self, owner: Any, name: str, where: str) -> None:
+    def _wrap(self, owner: Any, name: str, where: str, label: str | None = None) -> None:
         original = getattr(owner, name)
+        name = label or name
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             point = Point(len(self.points), where, name)
@@ -84,9 +98,7 @@ class Injector:
 
 def login_fault(rotator: Rotator, error: Callable[[], BaseException]) -> None:
     """Make the rotator's first login (or, for a plain Rotator, its setSecret) raise `error()`."""
-    name = "connect" if isinstance(rotator, DatabaseRotator) else "login"
-    if not isinstance(rotator, PasswordRotator):
-        name = "apply_pending"
+    name = "login" if isinstance(rotator, PasswordRotator) else "apply_pending"
     original = getattr(rotator, name)
     calls = {"n": 0}
 

@@ -27,7 +27,7 @@ from typing import Any
 from smrotate.rotator import Rotator
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
-TARGET_CHANGES = ("change_own_password", "set_password", "ensure_clone")
+TARGET_CHANGES = ("set_own_password", "set_password", "sync_clone")
 RACE_TIMEOUT = 90.0
 
 
@@ -90,7 +90,7 @@ def _delay_first(owner: Any, names: Sequence[str], seconds: float) -> None:
 
 
 def _target_changes(rotator: Rotator) -> tuple[str, ...]:
-    from smrotate.strategies import PasswordRotator
+    from smrotate.password_rotator import PasswordRotator
 
     if isinstance(rotator, PasswordRotator):
         return TARGET_CHANGES

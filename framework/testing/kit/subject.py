@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from smrotate.rotator import Rotator
 from smrotate.store import Secret
@@ -39,17 +39,22 @@ class Subject:
     # None: True for alternating users, False otherwise (the old password is refused).
     previous_stays_valid: bool | None = None
     # Whether racing rotations run in separate (forked) processes: the target must then be one
-    # that every process reaches (a server). None: True for a DatabaseRotator, else threads of
-    # the test process (an in-memory target exists only in the process that made it).
+    # that every process reaches (a server). None: True for a SQL rotator (its schema a
+    # Database), else threads of the test process (an in-memory target exists only in the
+    # process that made it).
     race_in_processes: bool | None = None
+    # The driver methods that send one statement to the target, as (class, method name), e.g.
+    # ((psycopg.Cursor, "execute"),): the kit crashes before or after each. Empty: it crashes
+    # around each call of the rotator's write hooks.
+    write_points: tuple[tuple[Any, str], ...] = ()
 
     def races_in_processes(self, rotator: Rotator) -> bool:
         """`race_in_processes`, or its default for `rotator`."""
         if self.race_in_processes is not None:
             return self.race_in_processes
-        from smrotate.database import DatabaseRotator
+        from smrotate.database import Database
 
-        return isinstance(rotator, DatabaseRotator)
+        return isinstance(getattr(rotator, "schema", None), Database)
 
     @property
     def keeps_current_working(self) -> bool:
