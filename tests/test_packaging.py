@@ -161,7 +161,7 @@ def test_the_wheel_holds_smrotate_and_its_metadata_only(wheel_files: list[str]) 
     assert top_level == {"smrotate", DIST_INFO}
     assert not [path for path in wheel_files if path.startswith(("framework/", "rotators/"))]
     assert "smrotate/py.typed" in wheel_files
-    assert "smrotate/rotators/postgresql.py" in wheel_files
+    assert "smrotate/rotators/postgresql/__init__.py" in wheel_files
     assert "smrotate/testing/pytest_plugin.py" in wheel_files
 
 
@@ -197,7 +197,7 @@ print(json.dumps({
     site = Path(found["site"])
     assert sorted(entry.name for entry in site.iterdir()) == sorted(["smrotate", DIST_INFO])
     assert found["plugins"] == {"smrotate": PLUGIN}
-    assert Path(found["handler"]) == site / "smrotate" / "rotators" / "postgresql.py"
+    assert Path(found["handler"]) == site / "smrotate" / "rotators" / "postgresql" / "__init__.py"
     assert Path(found["plugin"]) == site / "smrotate" / "testing" / "pytest_plugin.py"
     assert (fresh_venv / "bin" / "smrotate").is_file()
 

@@ -30,7 +30,7 @@ DEFAULT_STUCK_AFTER = timedelta(minutes=15)
 ROTATOR_HINT = "ROTATOR is postgresql, mysql or MODULE:CLASS"
 
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(hour|hours|day|days)\s*\)")
-_DURATION = re.compile(r"(\d+)h")
+_DURATION = re.compile(r"(\d{1,2})h")
 
 
 class Health(StrEnum):
@@ -75,6 +75,14 @@ def rate(expression: str) -> tuple[int, str] | None:
     return int(match.group(1)), "hours" if match.group(2).startswith("hour") else "days"
 
 
+def duration_hours(text: str) -> int | None:
+    """A rotation window's `Duration` (`1h` to `24h`, Secrets Manager's range) in hours; None
+    for anything else. Used by `rotate` to check --duration and here to read a secret's rules."""
+    match = _DURATION.fullmatch(text.strip())
+    hours = int(match.group(1)) if match else 0
+    return hours if 1 <= hours <= 24 else None
+
+
 def interval(rules: dict[str, object] | None) -> timedelta | None:
     """The time between rotations: AutomaticallyAfterDays, or a rate() ScheduleExpression.
     None for cron() schedules and unknown rules."""
@@ -94,10 +102,9 @@ def window(rules: dict[str, object] | None) -> timedelta:
     """The rotation window: Duration when set, else one hour for hourly rates, else a day."""
     rules = rules or {}
     duration = rules.get("Duration")
-    if isinstance(duration, str):
-        match = _DURATION.fullmatch(duration.strip())
-        if match:
-            return timedelta(hours=int(match.group(1)))
+    hours = duration_hours(duration) if isinstance(duration, str) else None
+    if hours is not None:
+        return timedelta(hours=hours)
     step = interval(rules)
     if step is not None and step < timedelta(days=1):
         return timedelta(hours=1)

@@ -16,11 +16,10 @@ from typing import Any
 
 from smrotate.labels import rotation_in_progress
 from smrotate.operator.exit_codes import CliError, ExitCode
-from smrotate.operator.health import rate
+from smrotate.operator.health import duration_hours, rate
 from smrotate.store import SecretDescription, SecretStore
 
 _CRON = re.compile(r"cron\(([^()]+)\)")
-_DURATION = re.compile(r"(\d{1,2})h")
 _LAMBDA_ARN = re.compile(
     r"arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9_$-]+)?"
 )
@@ -80,8 +79,7 @@ class RotationSettings:
         if self.schedule is not None:
             check_schedule(self.schedule)
         if self.duration is not None:
-            match = _DURATION.fullmatch(self.duration.strip())
-            if not match or not 1 <= int(match.group(1)) <= 24:
+            if duration_hours(self.duration) is None:
                 raise CliError(
                     "--duration is the rotation window in hours, 1h to 24h (e.g. 3h)",
                     ExitCode.USAGE,

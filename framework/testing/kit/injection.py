@@ -73,9 +73,8 @@ class Injector:
             for owner, name, original in restore:
                 setattr(owner, name, original)
 
-    def _wrap(self, owner: Any, name: str, where: str, label: str | None = None) -> None:
-        original = getattr(owner, name)
-        name = label or name
+    def _wrap(self, owner: Any, attribute: str, where: str, label: str | None = None) -> None:
+        original, name = getattr(owner, attribute), label or attribute
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             point = Point(len(self.points), where, name)
@@ -93,7 +92,7 @@ class Injector:
                 raise SimulatedCrash(f"crash after {where} write #{point.index} ({name})")
             return result
 
-        setattr(owner, name, wrapper)
+        setattr(owner, attribute, wrapper)
 
 
 def login_fault(rotator: Rotator, error: Callable[[], BaseException]) -> None:
