@@ -131,30 +131,31 @@ class SingleUser(Strategy):
             if opened is None:
                 logger.info("AWSPENDING already logs in; nothing to set")
                 return
-            session, own = opened
-            ctx.confirm_pending()
-            rotator.set_own_password(session, own, pending.password)
+            self.change(rotator, ctx, stack, pending, *opened)
+
+    def change(
+        self, rotator: Target, ctx: StepContext, stack: ExitStack, pending: Account, *own: Any
+    ) -> None:
+        """Give the user `pending`'s password, `own` being (its session, its account)."""
+        session, account = own
+        ctx.confirm_pending()
+        rotator.set_own_password(session, account, pending.password)
         logger.info("the user changed its own password")
 
 
-class SingleUserViaAdmin(Strategy):
+class SingleUserViaAdmin(SingleUser):
     """The admin secret sets the user's password, once the user's own credentials log in."""
 
     name = "single-user-via-admin"
+    needs_admin = True
 
-    def apply(self, rotator: Target, ctx: StepContext, pending: Account) -> None:
-        current = rotator.account(ctx, CURRENT)
-        self.check_pending(rotator, ctx, current, pending)
-        with ExitStack() as stack:
-            opened = _own_session(rotator, ctx, current, pending, stack)
-            if opened is None:
-                logger.info("AWSPENDING already logs in; nothing to set")
-                return
-            own, own_account = opened
-            admin, session = open_admin(rotator, ctx, stack, own, own_account)
-            check_may_change(rotator, ctx, session, admin, pending.username)
-            ctx.confirm_pending()
-            rotator.set_password(session, pending.username, pending.password)
+    def change(
+        self, rotator: Target, ctx: StepContext, stack: ExitStack, pending: Account, *own: Any
+    ) -> None:
+        admin, session = open_admin(rotator, ctx, stack, *own)
+        check_may_change(rotator, ctx, session, admin, pending.username)
+        ctx.confirm_pending()
+        rotator.set_password(session, pending.username, pending.password)
         logger.info("the admin set the user's password")
 
 
