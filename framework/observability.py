@@ -31,8 +31,8 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any, TextIO
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO, cast
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
@@ -212,12 +212,58 @@ def new_metrics() -> Metrics:
     return Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", NAMESPACE_DEFAULT))
 
 
-def emit_step_metrics(metrics: Metrics, step: str, duration_ms: float, succeeded: bool) -> None:
-    """One EMF record for one step: duration and outcome, dimension `step`."""
+def emit_step_metrics(
+    metrics: Metrics, step: str, duration_ms: float, succeeded: bool, *, flush: bool = True
+) -> None:
+    """One EMF record for one step: duration and outcome, dimension `step`; written now, or
+    (`flush` false) by `log_metrics` when the invocation ends."""
     metrics.clear_metrics()
     metrics.add_dimension(name="step", value=step)
     metrics.add_metric(name="StepDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
     metrics.add_metric(
         name="StepSucceeded" if succeeded else "StepFailed", unit=MetricUnit.Count, value=1
     )
-    metrics.flush_metrics()
+    if flush:
+        metrics.flush_metrics()
+
+
+LAMBDA_CONTEXT_FIELDS = ("function_name", "memory_limit_in_mb", "invoked_function_arn",
+                         "aws_request_id")  # fmt: skip
+TRACING_PACKAGE = "aws_xray_sdk"
+
+
+def is_lambda_context(context: Any) -> bool:
+    """True for a context that Lambda's runtime passes (or one with the same fields)."""
+    return context is not None and all(hasattr(context, f) for f in LAMBDA_CONTEXT_FIELDS)
+
+
+def tracing_enabled(env: Mapping[str, str] | None = None) -> bool:
+    """True on Lambda when POWERTOOLS_TRACE_DISABLED is not true and the `tracing` extra
+    (aws-xray-sdk) is installed; looks the package up without importing it."""
+    import importlib.util
+
+    env = os.environ if env is None else env
+    if env.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in {"true", "1"}:
+        return False
+    return bool(env.get("AWS_LAMBDA_FUNCTION_NAME")) and (
+        importlib.util.find_spec(TRACING_PACKAGE) is not None
+    )
+
+
+def lambda_entry(run: Callable[[Any, Any], None], metrics: Metrics) -> Callable[[Any, Any], None]:
+    """`run` wrapped in Powertools' idioms for a Lambda invocation: `inject_lambda_context`
+    (the ClientRequestToken as correlation id, `cold_start` and the `function_*` keys, state
+    cleared between invocations), `log_metrics` (the step's metrics and the ColdStart metric,
+    flushed when the invocation ends, failed or not), and a Tracer when `tracing_enabled`
+    (`capture_response=False`; no module patched, so no request of the Secrets Manager client,
+    which carries secret values, is ever traced)."""
+    entry = logger.inject_lambda_context(
+        correlation_id_path="ClientRequestToken", clear_state=True
+    )(run)
+    entry = metrics.log_metrics(capture_cold_start_metric=True)(entry)
+    if tracing_enabled():
+        from aws_lambda_powertools import Tracer
+
+        tracer = Tracer(service=logger.service, auto_patch=False)
+        entry = tracer.capture_lambda_handler(capture_response=False)(entry)
+    return cast(Callable[[Any, Any], None], entry)

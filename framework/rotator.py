@@ -33,7 +33,13 @@ from smrotate.errors import (
 )
 from smrotate.events import RotationEvent, Step, parse_event
 from smrotate.labels import finish_labels, rotation_in_progress, rotation_starting
-from smrotate.observability import emit_step_metrics, logger, new_metrics
+from smrotate.observability import (
+    emit_step_metrics,
+    is_lambda_context,
+    lambda_entry,
+    logger,
+    new_metrics,
+)
 from smrotate.passwords import DEFAULT_EXCLUDED, PasswordPolicy, password_source_from_env
 from smrotate.store import (
     CURRENT,
@@ -277,16 +283,28 @@ class Rotator(ABC):
         """A Lambda handler that builds one rotator on first use and reuses it while warm."""
         instance: list[Rotator] = []
 
-        def lambda_handler(event: Mapping[str, Any], context: Any = None) -> None:
+        def run(event: Mapping[str, Any], context: Any) -> None:
             if not instance:
                 instance.append(cls(**kwargs))
-            instance[0].handle(event, context)
+            instance[0].handle(event, context, flush_metrics=not is_lambda_context(context))
+
+        entry = lambda_entry(run, new_metrics())
+
+        def lambda_handler(event: Mapping[str, Any], context: Any = None) -> None:
+            if is_lambda_context(context):
+                entry(event, context)
+            else:  # the local driver, a test: no Lambda context to take keys from
+                run(event, context)
 
         lambda_handler.__doc__ = f"Lambda entry point of {cls.__name__}."
         return lambda_handler
 
-    def handle(self, event: Mapping[str, Any], context: Any = None) -> None:
-        """Run one rotation step; raise on any failure (scrubbed of secret values)."""
+    def handle(
+        self, event: Mapping[str, Any], context: Any = None, *, flush_metrics: bool = True
+    ) -> None:
+        """Run one rotation step; raise on any failure (scrubbed of secret values). The step's
+        metrics are written at once unless `flush_metrics` is false (Lambda's entry point
+        writes them with `log_metrics` when the invocation ends)."""
         started = time.perf_counter()
         step_name = "unknown"
         try:
@@ -304,11 +322,15 @@ class Rotator(ABC):
                 f"{step_name} failed: {type(exc).__name__}: {exc}",
                 extra={"outcome": "failed", "error_type": type(exc).__name__},
             )
-            emit_step_metrics(self._metrics, step_name, _ms_since(started), succeeded=False)
+            emit_step_metrics(
+                self._metrics, step_name, _ms_since(started), False, flush=flush_metrics
+            )
             raise
         else:
             logger.info(f"{step_name} succeeded", extra={"outcome": "succeeded"})
-            emit_step_metrics(self._metrics, step_name, _ms_since(started), succeeded=True)
+            emit_step_metrics(
+                self._metrics, step_name, _ms_since(started), True, flush=flush_metrics
+            )
         finally:
             logger.remove_keys(["step", "secret_id", "secret_arn", "version", "request_id"])
             logger.set_correlation_id(None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
@@ -273,3 +274,75 @@ def test_wire_loggers_are_quiet_unless_asked(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         for lg, level in zip(loggers, levels, strict=True):
             lg.setLevel(level)
+
+
+@dataclass(frozen=True)
+class FakeLambdaContext:
+    """The fields of the context Lambda's runtime passes to a handler."""
+
+    function_name: str = "rotator-postgresql"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:rotator-postgresql"
+    aws_request_id: str = "11111111-2222-3333-4444-555555555555"
+
+
+def test_the_lambda_entry_point_uses_powertools_idioms(
+    sm: Any,
+    make_secret: MakeSecret,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """inject_lambda_context: the ClientRequestToken is the correlation id, cold_start and the
+    function_* keys are on every line; log_metrics: the step's metrics and one ColdStart metric,
+    written when the invocation ends, a failed one too."""
+    import aws_lambda_powertools.logging.logger as powertools_logger
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "false")
+    monkeypatch.setattr(powertools_logger, "is_cold_start", True)
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    target = MemoryTarget(passwords={"app": "app-password-1"})
+    handler = MemoryRotator.handler(target=target, env={})
+    arn = make_secret({"username": "app", "password": "app-password-1"})
+    token = new_token()
+    capsys.readouterr()
+    for step in ("createSecret", "setSecret"):
+        handler(step_event(step, arn, token), FakeLambdaContext())
+    target.down = True
+    with pytest.raises(TargetError):
+        handler(step_event("testSecret", arn, token), FakeLambdaContext())
+    lines = json_lines(capsys.readouterr().out)
+    logs = [line for line in lines if "_aws" not in line]
+    assert logs
+    assert all(line["correlation_id"] == token for line in logs)
+    assert all(line["function_name"] == "rotator-postgresql" for line in logs)
+    assert all(line["function_request_id"] == FakeLambdaContext.aws_request_id for line in logs)
+    assert [line["cold_start"] for line in logs if line.get("outcome")] == [True, False, False]
+    metrics = [line for line in lines if "_aws" in line]
+    assert sum("ColdStart" in line for line in metrics) == 1
+    steps = [(m["step"], "StepFailed" in m) for m in metrics if "StepDuration" in m]
+    assert steps == [("createSecret", False), ("setSecret", False), ("testSecret", True)]
+
+
+@pytest.mark.parametrize(
+    ("variables", "level"),
+    [
+        ({}, "INFO"),
+        ({"POWERTOOLS_LOG_LEVEL": "WARNING"}, "WARNING"),
+        ({"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}, "DEBUG"),  # Lambda's advanced logging controls
+    ],
+)
+def test_the_log_level_comes_from_powertools_or_lambda(
+    variables: dict[str, str], level: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if "LOG_LEVEL" not in k} | variables
+    code = "import logging; from smrotate.observability import logger; "
+    code += "print(logging.getLevelName(logger.log_level))"
+    shown = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert shown.stdout.strip() == level
