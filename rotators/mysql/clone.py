@@ -1,26 +1,20 @@
-"""An account's rows and facts, and the alternating-users clone kept equal to its base user.
-
-Each function takes the admin's session and sends every statement through `session.run`.
-The clone mark, and what it proves: docs/mysql.md#the-clone-mark.
-"""
+"""An account's rows and facts, and the alternating-users clone kept equal to its base user
+(docs/mysql.md), all read and written through the admin's session and `run`."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, NamedTuple
 
 from smrotate.errors import TargetError
 from smrotate.password_rotator import AccountFacts
 from smrotate.rotators.mysql import grants, sql
-from smrotate.rotators.mysql.session import run, server_of
+from smrotate.rotators.mysql.session import MySQLSession, run, server_of
 from smrotate.rotators.mysql.sql import PASSWORD_PLUGINS, Role, Server, Sql
 
-if TYPE_CHECKING:
-    from smrotate.rotators.mysql.session import MySQLSession
-
 PASSES = 2  # a second pass settles what the first could not (ALL PRIVILEGES narrowed)
+Row = tuple[str, str]  # an account row's plugin and stored hash
 
 
 def _text(value: object) -> str:
@@ -29,72 +23,58 @@ def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes | bytearray) else str(value)
 
 
-class AccountRow(NamedTuple):  # one host row of a user
-    host: str
-    plugin: str
-    auth: str  # the stored hash
-
-
-def account_rows(admin: MySQLSession, user: str) -> list[AccountRow]:
-    """Every host row of `user`, roles left out (none when the user does not exist)."""
+def account_rows(admin: MySQLSession, user: str, passwords: bool = False) -> dict[str, Row]:
+    """Every host row of `user` (host: plugin, stored hash), roles left out; TargetError if they
+    must have `passwords` and there is none, or one has no password."""
     server = server_of(admin)
     text = sql.ACCOUNTS_NOT_ROLES if server.mariadb and server.has_roles else sql.ACCOUNTS
-    return [AccountRow(*map(_text, row)) for row in run(admin, text, (user,))]
-
-
-def password_accounts(admin: MySQLSession, user: str) -> list[AccountRow]:
-    """Every host row of `user`; TargetError when there is none, or one has no password."""
-    server, rows = server_of(admin), account_rows(admin, user)
-    if not rows:
+    rows = {_text(h): (_text(plugin), _text(auth)) for h, plugin, auth in run(admin, text, (user,))}
+    if passwords and not rows:
         raise TargetError(f"user {user!r} has no account on this {server} server; create it first")
-    for row in rows:
-        if row.plugin not in PASSWORD_PLUGINS[server.flavour]:
+    for host, (plugin, _) in rows.items() if passwords else ():
+        if plugin not in PASSWORD_PLUGINS[server.flavour]:
             raise TargetError(
-                f"account {user!r}@{row.host!r} authenticates with {row.plugin!r}, which takes "
-                "no password; smrotate rotates password accounts only"
+                f"account {user!r}@{host!r} authenticates with {plugin!r}, which takes no "
+                "password; smrotate rotates password accounts only"
             )
     return rows
 
 
-def read_grants(admin: MySQLSession, statement: Sql, who: str) -> grants.Grants:
-    """The privileges SHOW GRANTS (`statement`) lists; TargetError when it cannot be read."""
+def read_grants(admin: MySQLSession, account: Role, role: bool = False) -> grants.Grants:
+    """The privileges SHOW GRANTS lists for `account` (a `role`); TargetError when unreadable."""
+    shown = (sql.SHOW_GRANTS, account)
+    shown = sql.with_role(server_of(admin), account, sql.ROLE_GRANTS) if role else shown
     try:
-        return grants.parse_grants(_text(row[0]) for row in run(admin, *statement))
+        return grants.parse_grants(_text(row[0]) for row in run(admin, *shown))
     except grants.GrantParseError as exc:
+        who = f"{account[0]!r}@{account[1]!r}"
         raise TargetError(f"cannot read SHOW GRANTS for {who}: {exc}") from None
 
 
 def account_facts(admin: MySQLSession, user: str) -> AccountFacts:
-    """Whether `user` has rows; why it has admin-level rights (`grants.admin_level`), its own
-    or through any role granted to it, directly or through other roles; the base that the
-    clone mark on all its rows names (None when a row has none, or they disagree)."""
+    """Whether `user` has rows; why its rights, or any role's it holds, are admin-level; the base
+    the clone mark on all its rows names (None when a row has none, or they disagree). Read-only."""
     server = server_of(admin)
     run(admin, sql.ADMIN_SESSION)
-    rows = account_rows(admin, user)
-    if not rows:
+    if not (rows := account_rows(admin, user)):
         return AccountFacts(exists=False)
-    todo: list[tuple[Role, bool]] = [((user, row.host), False) for row in rows]
-    seen: set[Role] = set()
+    todo, seen = [((user, host), False) for host in rows], set[Role]()
     privileged = None
     while todo and privileged is None:
-        (name, host), is_role = todo.pop()
-        shown = (sql.SHOW_GRANTS, (name, host))
-        shown = sql.with_role(server, (name, host), sql.ROLE_GRANTS) if is_role else shown
-        reason = grants.admin_level(read_grants(admin, shown, f"{name!r}@{host!r}"))
-        if reason:
-            privileged = f"{reason} through role {name!r}" if is_role else reason
+        account, is_role = todo.pop()
+        if reason := grants.admin_level(read_grants(admin, account, is_role)):
+            privileged = f"{reason} through role {account[0]!r}" if is_role else reason
         elif server.has_roles:
-            found = run(admin, sql.GRANTED_ROLES[server.flavour], (name, host))
-            for role in [(_text(r[0]), _text(r[1])) for r in found]:
-                if role not in seen:
-                    seen.add(role)
-                    todo.append((role, True))
-    mark = None
+            found = run(admin, sql.GRANTED_ROLES[server.flavour], account)
+            roles = [(_text(r[0]), _text(r[1])) for r in found]
+            todo += [(role, True) for role in dict.fromkeys(roles) if role not in seen]
+            seen.update(roles)
+    marks: dict[str, str | None] = {}
     if server.marks_clones:
         marked = run(admin, sql.CLONE_MARKS[server.flavour], (user,))
-        marks = {_text(host): None if base is None else _text(base) for host, base in marked}
-        bases = {marks.get(row.host) for row in rows}
-        mark = bases.pop() if len(bases) == 1 else None
+        marks = {_text(host): _text(base) or None for host, base in marked}
+    bases = {marks.get(host) for host in rows}
+    mark = bases.pop() if len(bases) == 1 else None
     return AccountFacts(exists=True, privileged=privileged, clone_of=mark)
 
 
@@ -114,7 +94,7 @@ class AccountState:
 def read_state(admin: MySQLSession, user: str, host: str) -> AccountState:
     """The privileges, roles, default roles, REQUIRE, limits and lock of `user@host`."""
     server, account = server_of(admin), (user, host)
-    held = read_grants(admin, (sql.SHOW_GRANTS, account), f"{user!r}@{host!r}")
+    held = read_grants(admin, account)
     roles, defaults = frozenset[tuple[Role, bool]](), frozenset[Role]()
     if server.has_roles:
         found = run(admin, sql.GRANTED_ROLES[server.flavour], account)
@@ -122,80 +102,70 @@ def read_state(admin: MySQLSession, user: str, host: str) -> AccountState:
         found = run(admin, sql.DEFAULT_ROLES[server.flavour], account)
         granted = {role for role, _ in roles}  # a default role no longer granted does nothing
         defaults = frozenset((_text(r[0]), _text(r[1])) for r in found) & granted
-    options = run(admin, sql.account_options(server), account)
-    if not options:
+    if not (options := run(admin, sql.account_options(server), account)):
         raise TargetError(f"account {user!r}@{host!r} disappeared during the rotation")
     row = [_text(value) for value in options[0]]
     require = (row[0].upper(), row[1], row[2], row[3])
     limits = (int(row[4]), int(row[5]), int(row[6]), int(row[7]))
-    locked, time = row[8].upper() == "Y", Decimal(row[9] or "0")
+    time, locked = Decimal(row[9] or "0"), row[8].upper() == "Y"
     return AccountState(held, roles, defaults, require, limits, time, locked)
 
 
-def plan_account(
-    server: Server, want: AccountState, have: AccountState, account: Role
-) -> list[Sql]:
-    """Statements that give `account` (holding `have`) exactly `want`; empty when equal.
-    Roles are granted before the default roles are set, and revoked after."""
-    plan = grants.plan_privileges(want.grants, have.grants, *account)
+def plan_account(server: Server, want: AccountState, have: AccountState, clone: Role) -> list[Sql]:
+    """Statements that give the `clone` account (holding `have`) exactly `want`; empty if equal."""
+    plan = grants.plan_privileges(want.grants, have.grants, *clone)
     wanted, held = dict(want.roles), dict(have.roles)
     for role, option in sorted(wanted.items()):
         if held.get(role) and not option:  # narrowing the admin option
-            plan.append(sql.with_role(server, role, sql.REVOKE_ROLE, *account))
+            plan.append(sql.with_role(server, role, sql.REVOKE_ROLE, *clone))
         if held.get(role) != option:
-            plan.append(sql.with_role(server, role, sql.GRANT_ROLE[option], *account))
-    if want.default_roles != have.default_roles:
-        plan.append(sql.set_default_roles(server, want.default_roles, *account))
+            plan.append(sql.with_role(server, role, sql.GRANT_ROLE[option], *clone))
+    if want.default_roles != have.default_roles:  # between granting and revoking roles
+        plan.append(sql.set_default_roles(server, want.default_roles, *clone))
     revoked = sorted(set(held) - set(wanted))
-    plan += [sql.with_role(server, role, sql.REVOKE_ROLE, *account) for role in revoked]
+    plan += [sql.with_role(server, role, sql.REVOKE_ROLE, *clone) for role in revoked]
     if want.require != have.require:
-        plan.append(sql.require(*account, want.require))
+        plan.append(sql.require(*clone, want.require))
     if want.limits != have.limits:
-        plan.append((sql.LIMITS, (*account, *want.limits)))
+        plan.append((sql.LIMITS, (*clone, *want.limits)))
     if want.statement_time != have.statement_time:
-        plan.append((sql.STATEMENT_TIME, (*account, want.statement_time)))
+        plan.append((sql.STATEMENT_TIME, (*clone, want.statement_time)))
     if want.locked != have.locked:
-        plan.append((sql.ACCOUNT_LOCK[want.locked], account))
+        plan.append((sql.ACCOUNT_LOCK[want.locked], clone))
     return plan
 
 
 def sync_clone(admin: MySQLSession, base: str, clone: str, password: str) -> bool:
-    """Give `clone` every host row of `base`, each holding exactly what the base's row for the
-    same host holds, and no other row; True if it created the clone. A new clone gets
-    `password` under the base's plugin; a row added to an existing clone copies the plugin and
-    hash of one of its rows. Every row is created marked: on MySQL in its CREATE USER; on
-    MariaDB under a staging name, then marked and renamed (a crash leaves a staging row, which
-    the next run drops). TargetError when the rights still differ after PASSES passes."""
+    """Give `clone` every host row of `base` and no other, each created marked (docs/mysql.md) and
+    holding exactly what the base's row for its host holds; True if it created the clone (with
+    `password`). Idempotent. TargetError when they still differ after PASSES passes."""
     server = server_of(admin)
     if not server.marks_clones:
         raise TargetError(
-            f"this {server} server has nowhere to mark a clone as smrotate's (MariaDB 10.4+ or "
-            "MySQL 8.0.21+ needed), so alternating users cannot tell its clone from an account "
-            "someone else made; use the single-user-via-admin strategy"
+            f"this {server} server has nowhere to mark a clone as smrotate's (MariaDB 10.4+ and "
+            "MySQL 8.0.21+ have): use the single-user-via-admin strategy"
         )
-    base_rows = password_accounts(admin, base)
+    base_rows = account_rows(admin, base, passwords=True)
     staging = "smrotate_new_" + hashlib.sha256(clone.encode()).hexdigest()[:16]
-    for row in account_rows(admin, staging) if server.mariadb else ():
-        run(admin, sql.DROP_USER, (staging, row.host))
-    clone_rows = {row.host: row for row in account_rows(admin, clone)}
+    for host in account_rows(admin, staging) if server.mariadb else ():  # a crash's leftovers
+        run(admin, sql.DROP_USER, (staging, host))
+    clone_rows = account_rows(admin, clone)
     like = next(iter(clone_rows.values()), None)
-    for host, plugin in ((r.host, r.plugin) for r in base_rows if r.host not in clone_rows):
-        text, params = sql.create_user(server, clone, host, plugin, password)
-        if like is not None:
-            text, params = (
-                sql.CREATE_USER_LIKE[server.flavour],
-                (clone, host, like.plugin, like.auth),
-            )
+    name = staging if server.mariadb else clone  # MariaDB: marked before it takes the name
+    for host in (h for h in base_rows if h not in clone_rows):
+        create = sql.create_user(server, name, host, base_rows[host][0], password)
+        if like is not None:  # a row added to an existing clone gets its password
+            create = sql.CREATE_USER_LIKE[server.flavour], (name, host, *like)
         if not server.mariadb:
-            run(admin, *sql.with_mark((text, params), base))
+            run(admin, *sql.with_mark(create, base))
             continue
-        run(admin, text, (staging, *params[1:]))
+        run(admin, *create)
         run(admin, sql.MARK_ROW, (base, staging, host))
         run(admin, sql.RENAME_USER, (staging, host, clone, host))
-    for host in sorted(set(clone_rows) - {row.host for row in base_rows}):
+    for host in sorted(set(clone_rows) - set(base_rows)):
         run(admin, sql.DROP_USER, (clone, host))
     run(admin, sql.ADMIN_SESSION)
-    for host in (row.host for row in base_rows):
+    for host in base_rows:
         want = read_state(admin, base, host)
         for done in range(PASSES + 1):
             plan = plan_account(server, want, read_state(admin, clone, host), (clone, host))

@@ -1,11 +1,11 @@
-"""An account's privileges: parsed from SHOW GRANTS by a tokenizer (role lines are left to the
-catalogue), judged (`admin_level`), and granted again from the parsed model (`plan_privileges`:
-names checked as keywords, identifiers quoted, accounts as parameters), never from its text."""
+"""The grants model: SHOW GRANTS parsed into privileges per level (role lines are left to the
+catalogue), judged (`admin_level`) and planned as GRANT and REVOKE from that model, never from
+the server's text."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -20,15 +20,13 @@ class GrantParseError(ValueError):
     """A SHOW GRANTS line this module cannot read; the message never quotes the line."""
 
 
-@dataclass(frozen=True, order=True)
-class Level:
-    """What a privilege applies to: `kind` is global, database, table, proxy or a routine
-    kind (PROCEDURE...); for proxy, `name` and `host` are the proxied account."""
+class Level(NamedTuple):
+    """What a privilege applies to (`kind`: global, database, table, proxy, PROCEDURE...)."""
 
     kind: str
     db: str = ""
     name: str = ""
-    host: str = ""
+    host: str = ""  # with `name`, the proxied account of a proxy level
 
     def rank(self) -> tuple[int, str, str, str]:
         """Order of statements: global, database, table, routine, proxy levels."""
@@ -38,17 +36,15 @@ class Level:
         """The ON clause's object and its parameters."""
         if self.kind in (GLOBAL_KIND, PROXY_KIND):
             return ("*.*", ()) if self.kind == GLOBAL_KIND else ("%s@%s", (self.name, self.host))
-        if self.kind == DATABASE:
-            return quote_identifier(self.db) + ".*", ()
-        qualified = quote_identifier(self.db) + "." + quote_identifier(self.name)
-        return (qualified if self.kind == TABLE else f"{self.kind} {qualified}"), ()
+        table = "*" if self.kind == DATABASE else quote_identifier(self.name)
+        routine = "" if self.kind in (DATABASE, TABLE) else self.kind + " "
+        return f"{routine}{quote_identifier(self.db)}.{table}", ()
 
 
 GLOBAL = Level(GLOBAL_KIND)
 
 
-@dataclass(frozen=True, order=True)
-class Privilege:
+class Privilege(NamedTuple):
     """One privilege at a level; `column` is set for column privileges."""
 
     name: str
@@ -75,14 +71,8 @@ class Grants:
 
 
 _TOKEN = re.compile(
-    r"""\s+
-    |`(?P<ident>(?:[^`]|``)*)`
-    |'(?P<string>(?:[^'\\]|\\.|'')*)'
-    |"(?P<dstring>(?:[^"\\]|\\.|"")*)"
-    |(?P<word>[\w$]+)
-    |(?P<punct>[,.()@*=])
-    |(?P<bad>.)
-    """,
+    r"""\s+ | `(?P<ident>(?:[^`]|``)*)` | '(?P<string>(?:[^'\\]|\\.|'')*)'
+    | "(?P<dstring>(?:[^"\\]|\\.|"")*)" | (?P<word>[\w$]+) | (?P<punct>[,.()@*=]) | (?P<bad>.)""",
     re.VERBOSE | re.DOTALL,
 )
 _ESCAPES = {"0": "\0", "n": "\n", "r": "\r", "t": "\t", "Z": "\x1a", "b": "\b"}
@@ -97,10 +87,9 @@ def tokenize(line: str) -> list[Token]:
     """The tokens of one SHOW GRANTS line; GrantParseError at a character it cannot read."""
     tokens = []
     for found in _TOKEN.finditer(line):
-        kind = found.lastgroup
-        if kind == "bad":
+        if (kind := found.lastgroup) == "bad":
             raise GrantParseError(f"unreadable character at position {found.start()}")
-        if kind is None:
+        if kind is None:  # white space
             continue
         text, quote = found[kind], {"ident": "`", "string": "'", "dstring": '"'}.get(kind, "")
         if quote:
@@ -111,13 +100,14 @@ def tokenize(line: str) -> list[Token]:
     return tokens
 
 
-def _words(tokens: Iterable[Token]) -> list[str]:
-    """The tokens as upper-case keywords; "" for any token that is not a word."""
-    return [t.text.upper() if t.kind == "word" else "" for t in tokens]
+def _says(tokens: Sequence[Token], *phrase: str) -> bool:
+    """Whether the keywords `phrase` follow one another in `tokens` (quoted text never counts)."""
+    words = [t.text.upper() if t.kind == "word" else "" for t in tokens]
+    return any(words[i : i + len(phrase)] == list(phrase) for i in range(len(words)))
 
 
 class _Reader:
-    """The tokens of one line, read from left to right."""
+    """The tokens of one SHOW GRANTS line, read from left to right."""
 
     def __init__(self, line: str) -> None:
         self.tokens, self.i = tokenize(line), 0
@@ -137,81 +127,65 @@ class _Reader:
         return self.tokens[self.i - 1].text
 
     def skip(self, text: str) -> bool:
-        found = self.at(text)
-        self.i += found
+        self.i += (found := self.at(text))
         return found
 
+    def privileges(self) -> list[Privilege]:  # up to ON, one per column of column privileges
+        found: list[Privilege] = []
+        while True:
+            words = []
+            while self.kind() == "word" and not self.at("ON"):
+                words.append(self.take().upper())
+            if not words:
+                raise GrantParseError(f"expected a privilege at token {self.i}")
+            name, columns = "ALL PRIVILEGES" if words == ["ALL"] else " ".join(words), [""]
+            if self.skip("("):
+                columns = [self.take()]
+                while not self.skip(")"):
+                    self.take(",")
+                    columns.append(self.take())
+            found += [Privilege(name, column) for column in columns]
+            if self.skip("ON"):
+                return found
+            self.take(",")
 
-def _privileges(reader: _Reader) -> tuple[Privilege, ...]:
-    found: list[Privilege] = []
-    while True:
-        words = []
-        while reader.kind() == "word" and not reader.at("ON"):
-            words.append(reader.take().upper())
-        if not words:
-            raise GrantParseError(f"expected a privilege at token {reader.i}")
-        name = "ALL PRIVILEGES" if words == ["ALL"] else " ".join(words)
-        if reader.skip("("):
-            found.append(Privilege(name, reader.take()))
-            while reader.skip(","):
-                found.append(Privilege(name, reader.take()))
-            reader.take(")")
-        else:
-            found.append(Privilege(name))
-        if reader.skip("ON"):
-            return tuple(found)
-        reader.take(",")
+    def level(self, privileges: list[Privilege]) -> Level:
+        if [p.name for p in privileges] == ["PROXY"]:
+            user, _, host = self.take(), self.take("@"), self.take()
+            return Level(PROXY_KIND, name=user, host=host)
+        kind = TABLE
+        if self.at("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE"):
+            word = self.take().upper()
+            body = word == "PACKAGE" and self.skip("BODY")
+            kind = TABLE if word == "TABLE" else word + " BODY" * body
+        if self.skip("*"):
+            self.take(".")
+            self.take("*")
+            return GLOBAL
+        db, _ = self.take(), self.take(".")
+        return Level(DATABASE, db) if self.skip("*") else Level(kind, db, self.take())
 
-
-def _level(reader: _Reader, privileges: tuple[Privilege, ...]) -> Level:
-    if [p.name for p in privileges] == ["PROXY"]:
-        user, _, host = reader.take(), reader.take("@"), reader.take()
-        return Level(PROXY_KIND, name=user, host=host)
-    kind = TABLE
-    if reader.at("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE"):
-        word = reader.take("PROCEDURE", "FUNCTION", "PACKAGE", "TABLE").upper()
-        body = word == "PACKAGE" and reader.skip("BODY")
-        kind = TABLE if word == "TABLE" else word + " BODY" * body
-    if reader.skip("*"):
-        reader.take(".")
-        reader.take("*")
-        return GLOBAL
-    db, _ = reader.take(), reader.take(".")
-    return Level(DATABASE, db) if reader.skip("*") else Level(kind, db, reader.take())
-
-
-def _parse_line(line: str) -> tuple[bool, tuple[Privilege, ...], Level, bool] | None:
-    """(revoke, privileges, level, grant option) of one line; None for lines about roles
-    (GRANT role TO, SET DEFAULT ROLE)."""
-    reader = _Reader(line)
-    if not reader.at("GRANT", "REVOKE"):
-        return None
-    revoke = reader.take("GRANT", "REVOKE").upper() == "REVOKE"
-    if reader.kind() in ("", "ident", "string"):
-        return None  # GRANT `role` TO ...
-    privileges = _privileges(reader)
-    level = _level(reader, privileges)
-    reader.take("FROM" if revoke else "TO")
-    reader.take()
-    if reader.skip("@"):  # a MariaDB role has no host
-        reader.take()
-    rest = _words(reader.tokens[reader.i :])
-    withs = [i for i in range(len(rest)) if rest[i : i + 2] == ["WITH", "GRANT"]]
-    option = bool(withs) and rest[withs[0] + 2 : withs[0] + 3] == ["OPTION"]
-    return revoke, privileges, level, option and not revoke
+    def grant(self) -> tuple[bool, list[Privilege], Level, bool] | None:
+        """(revoke, privileges, level, grant option); None for a line about roles."""
+        revoke = self.skip("REVOKE")
+        if not (revoke or self.skip("GRANT")) or self.kind() in ("", "ident", "string"):
+            return None
+        privileges = self.privileges()
+        level = self.level(privileges)
+        self.take("FROM" if revoke else "TO")
+        self.take()
+        if self.skip("@"):  # a MariaDB role has no host
+            self.take()
+        option = _says(self.tokens[self.i :], "WITH", "GRANT", "OPTION")
+        return revoke, privileges, level, option and not revoke
 
 
 def identified_by_native_hash(lines: Iterable[str]) -> bool:
-    """True when SHOW GRANTS says `IDENTIFIED BY PASSWORD '*...'`: MariaDB's form for an
-    account that uses mysql_native_password alone; False otherwise, or for an unreadable line."""
-    for line in lines:
-        try:
-            words = _words(tokenize(line))
-        except GrantParseError:
-            return False
-        if any(words[i : i + 3] == ["IDENTIFIED", "BY", "PASSWORD"] for i in range(len(words))):
-            return True
-    return False
+    """Whether SHOW GRANTS says `IDENTIFIED BY PASSWORD` (mysql_native_password alone, MariaDB)."""
+    try:
+        return any(_says(tokenize(line), "IDENTIFIED", "BY", "PASSWORD") for line in lines)
+    except GrantParseError:
+        return False
 
 
 def parse_grants(lines: Iterable[str]) -> Grants:
@@ -220,14 +194,11 @@ def parse_grants(lines: Iterable[str]) -> Grants:
     grant_option: set[Level] = set()
     dynamic: set[str] = set()
     revokes: set[tuple[str, str]] = set()
-    for text in lines:
-        if (line := _parse_line(text)) is None:
-            continue
-        revoke, names, level, option = line
+    for revoke, names, level, option in filter(None, (_Reader(t).grant() for t in lines)):
         held = [p for p in names if p != USAGE]
+        if revoke and level.kind != DATABASE:
+            raise GrantParseError("a partial revoke below the database level")
         if revoke:
-            if level.kind != DATABASE:
-                raise GrantParseError("a partial revoke below the database level")
             revokes.update((level.db, p.name) for p in held)
             continue
         if held:
@@ -238,53 +209,39 @@ def parse_grants(lines: Iterable[str]) -> Grants:
             dynamic.update(p.name for p in held)
         elif option:
             grant_option.add(level)
-    return Grants(
-        {level: frozenset(held) for level, held in privileges.items()},
-        frozenset(grant_option),
-        frozenset(dynamic),
-        frozenset(revokes),
-    )
+    held_at = {level: frozenset(held) for level, held in privileges.items()}
+    return Grants(held_at, frozenset(grant_option), frozenset(dynamic), frozenset(revokes))
 
 
 # Global privileges that reach other accounts' rights (why each: docs/mysql.md#admin-level).
 ADMIN_GLOBAL = frozenset(
-    {
-        "ALL PRIVILEGES", "SUPER", "CREATE USER", "FILE", "INSERT", "UPDATE", "DELETE",
-        "SET USER", "BINLOG REPLAY", "SET_USER_ID", "SET_ANY_DEFINER", "ROLE_ADMIN",
-        "SYSTEM_USER", "SYSTEM_VARIABLES_ADMIN",
-    }
-)  # fmt: skip
+    {"ALL PRIVILEGES", "SUPER", "CREATE USER", "INSERT", "UPDATE", "DELETE"}
+    | {"SET USER", "SET_USER_ID", "SET_ANY_DEFINER", "BINLOG REPLAY", "ROLE_ADMIN"}
+    | {"SYSTEM_USER", "SYSTEM_VARIABLES_ADMIN", "FILE"}
+)
 SYSTEM_DB = "mysql"  # the grant tables
 SYSTEM_DB_READS = frozenset({"SELECT", "SHOW VIEW"})  # anything else on it is admin-level
 
 
 def like(pattern: str, name: str) -> bool:
-    """Whether a database-level GRANT's name (`%`, `_` wildcards, `\\` escapes) covers `name`;
-    case-insensitive, as on servers with lower_case_table_names."""
+    """Whether a database GRANT's `pattern` (`%`, `_`, `\\` escapes) covers `name`, in any case."""
     parts = re.findall(r"\\.|%|_|[^%_\\]+|\\", pattern)
-    regex = "".join(
-        ".*" if p == "%" else "." if p == "_" else re.escape(p[1:] if p[:1] == "\\" else p)
-        for p in parts
-    )
+    regex = "".join({"%": ".*", "_": "."}.get(p) or re.escape(p.removeprefix("\\")) for p in parts)
     return re.fullmatch(regex, name, re.IGNORECASE | re.DOTALL) is not None
 
 
 def admin_level(grants: Grants) -> str | None:
-    """Why `grants` are admin-level, in a few words, or None: ADMIN_GLOBAL on `*.*`, more than
-    SYSTEM_DB_READS on `mysql` (wildcards included), GRANT OPTION on either, a grantable dynamic
-    privilege, PROXY on the anonymous account (who proxies as anyone) or with grant option."""
+    """Why `grants` are admin-level (docs/mysql.md#admin-level), in a few words, or None."""
     for level in sorted(set(grants.privileges) | grants.grant_option, key=Level.rank):
         names = {p.name for p in grants.at(level)}
-        if level.kind == PROXY_KIND:
-            if level.name == "" or level in grants.grant_option:
-                return f"PROXY on {level.name!r}@{level.host!r}"
-            continue
+        if level.kind == PROXY_KIND and (level.name == "" or level in grants.grant_option):
+            return f"PROXY on {level.name!r}@{level.host!r}"
         if level == GLOBAL:
             where, risky = "*.*", names & ADMIN_GLOBAL
         elif like(level.db, SYSTEM_DB) if level.kind == DATABASE else level.db == SYSTEM_DB:
             where, risky = f"the {SYSTEM_DB} database", names - SYSTEM_DB_READS
         else:
-            continue
+            continue  # a proxy level's db is "": never the system database
         if level in grants.grant_option:
             risky |= {"GRANT OPTION"}
         if risky:
@@ -315,24 +272,20 @@ def _statement(
 
 
 def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sql]:
-    """Statements that turn `have` into `want` for user@host; empty when they are equal.
-    Grants come before revokes (an account in use keeps what it keeps), but for ALL PRIVILEGES
-    narrowed to a list: revoked first, the list granted next. Partial revokes come last."""
-    resets: list[Step] = []
-    grants: list[Step] = []
-    revokes: list[Step] = []
+    """Statements that turn `have` into `want` for user@host, in the order docs/mysql.md gives
+    (grants before revokes); empty when they are equal."""
+    phases: tuple[list[Step], ...] = ([], [], [], [])
+    resets, grants, revokes, restrict = phases  # in this order; restrict: partial revokes
     levels = set(want.privileges) | set(have.privileges) | want.grant_option | have.grant_option
     for level in sorted(levels, key=Level.rank):
         wanted, held = want.at(level), have.at(level)
-        give_option = level in want.grant_option and level not in have.grant_option
         if ALL in held and ALL not in wanted:
             resets.append((True, level, [ALL], False))
             held = frozenset(p for p in held if p.column)
-        if ALL in wanted:
-            add = ({ALL} - held) | {p for p in wanted - held if p.column}
-            remove = {p for p in held - wanted if p.column}
-        else:
-            add, remove = set(wanted - held), set(held - wanted)
+        # ALL PRIVILEGES covers the other table-wide privileges: they are neither added nor removed
+        covered = {p for p in wanted | held if not p.column} - {ALL} if ALL in wanted else set()
+        add, remove = wanted - held - covered, held - wanted - covered
+        give_option = level in want.grant_option and level not in have.grant_option
         if add or give_option:
             grants.append((False, level, add or {USAGE}, give_option))
         if remove:
@@ -345,9 +298,8 @@ def plan_privileges(want: Grants, have: Grants, user: str, host: str) -> list[Sq
         resets.append((True, GLOBAL, [Privilege(name)], False))
         if Privilege(name) in want.at(GLOBAL):
             grants.append((False, GLOBAL, [Privilege(name)], False))
-    restrict: list[Step] = []
     for db, name in sorted(want.partial_revokes - have.partial_revokes):
         restrict.append((True, Level(DATABASE, db), [Privilege(name)], False))
     for db, name in sorted(have.partial_revokes - want.partial_revokes):
         grants.append((False, Level(DATABASE, db), [Privilege(name)], False))
-    return [_statement(*step, (user, host)) for step in resets + grants + revokes + restrict]
+    return [_statement(*step, (user, host)) for phase in phases for step in phase]

@@ -1,7 +1,5 @@
-"""A MySQL/MariaDB session: connecting (TLS verified unless `"ssl": false`, never downgraded),
-the one function every statement goes through (`run`, which classifies errors and never quotes
-a value), and the server's flavour and version.
-"""
+"""A MySQL/MariaDB session: `connect` (TLS verified unless `"ssl": false`, never downgraded), and
+`run`, which every statement goes through (errors classified, never quoting a value)."""
 
 from __future__ import annotations
 
@@ -17,7 +15,6 @@ from smrotate.database import DatabaseAccount, target_error, transport_failure
 from smrotate.errors import Failure
 from smrotate.observability import logger
 from smrotate.rotators.mysql import sql
-from smrotate.rotators.mysql.sql import Server
 
 if TYPE_CHECKING:
     from pymysql.connections import Connection
@@ -64,18 +61,17 @@ def verb_of(statement: str) -> str:
 
 
 def policy_hint(code: int, settings: Sequence[tuple[str, str]]) -> str:
-    """What to add to error `code` when `settings` (sql.VALIDATION_SETTINGS' rows) show a
-    password validation plugin; "" when they show none (the error has another cause)."""
+    """What to add to error `code` when `settings` (VALIDATION_SETTINGS' rows) show a plugin."""
     values = {name.lower(): value for name, value in settings}
     strict = values.pop(STRICT, "").upper() == "ON"
     if not values:
         return ""
     listed = ", ".join(f"{name}={value}" for name, value in sorted(values.items()))
     hint = (
-        f"; the server runs a password validation plugin ({listed}): make the generated "
-        "passwords meet it with the rotator's PASSWORD_LENGTH, EXCLUDE_NUMBERS, "
-        "EXCLUDE_PUNCTUATION, EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE and "
-        "REQUIRE_EACH_INCLUDED_TYPE settings, or relax the plugin's"
+        f"; the server runs a password validation plugin ({listed}): make the generated passwords "
+        "meet it with the rotator's PASSWORD_LENGTH, EXCLUDE_NUMBERS, EXCLUDE_PUNCTUATION, "
+        "EXCLUDE_UPPERCASE, EXCLUDE_LOWERCASE and REQUIRE_EACH_INCLUDED_TYPE settings, or relax "
+        "the plugin's"
     )
     if strict and code != 1819:
         hint += (
@@ -92,13 +88,7 @@ class MySQLSession:
 
     conn: Connection[Any]
     account: DatabaseAccount
-    server: Server | None = None
-
-
-def _query(session: MySQLSession, statement: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    with session.conn.cursor() as cursor:
-        cursor.execute(statement, tuple(params))
-        return list(cursor.fetchall()) if cursor.description else []
+    server: sql.Server | None = None
 
 
 @contextmanager
@@ -106,9 +96,6 @@ def connect(account: DatabaseAccount) -> Iterator[MySQLSession]:
     """A TLS (unless `"ssl": false`: then plaintext only), autocommit session."""
     import pymysql
 
-    tls: dict[str, Any] = {"ssl_disabled": True}
-    if account.tls.enabled:
-        tls = {"ssl": account.tls.context()}  # pymysql then refuses a server without TLS
     try:
         conn = pymysql.connect(
             host=account.host,
@@ -121,7 +108,8 @@ def connect(account: DatabaseAccount) -> Iterator[MySQLSession]:
             write_timeout=STATEMENT_TIMEOUT,
             charset="utf8mb4",
             autocommit=True,
-            **tls,
+            ssl=account.tls.context() if account.tls.enabled else None,  # then TLS or no session
+            ssl_disabled=not account.tls.enabled,  # else pymysql would try TLS, then plaintext
         )
     except pymysql.MySQLError as exc:
         failure, detail = failure_of(exc), detail_of(exc)
@@ -137,26 +125,27 @@ def connect(account: DatabaseAccount) -> Iterator[MySQLSession]:
 
 
 def run(session: MySQLSession, statement: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one template (values as `%s` parameters); its rows. Errors are classified, and
-    a password policy refusal says what the server's validation plugin requires."""
+    """Run one template (values as `%s` parameters); its rows, or a classified TargetError."""
     import pymysql
 
     try:
-        return _query(session, statement, params)
+        with session.conn.cursor() as cursor:
+            cursor.execute(statement, tuple(params))
+            return list(cursor.fetchall()) if cursor.description else []
     except pymysql.MySQLError as exc:
         failure, detail, code = failure_of(exc), detail_of(exc), code_of(exc)
-        if failure is Failure.AUTHENTICATION:  # "access denied" to a logged-in session
-            failure = Failure.PRIVILEGE
-        if code in POLICY_CODES:
-            with contextlib.suppress(pymysql.MySQLError):
-                rows = _query(session, sql.VALIDATION_SETTINGS, ())
-                detail += policy_hint(code, [(str(name), str(value)) for name, value in rows])
+        if code in POLICY_CODES:  # say what the server's validation plugin requires
+            with contextlib.suppress(pymysql.MySQLError), session.conn.cursor() as cursor:
+                cursor.execute(sql.VALIDATION_SETTINGS, ())
+                rows = [(str(name), str(value)) for name, value in cursor.fetchall()]
+                detail += policy_hint(code, rows)
+        failure = Failure.PRIVILEGE if failure is Failure.AUTHENTICATION else failure  # logged in
         action = "running " + verb_of(str(statement))
         raise target_error(session.account, failure, detail, action) from None
 
 
-def server_of(session: MySQLSession) -> Server:
+def server_of(session: MySQLSession) -> sql.Server:
     """The session's server flavour and version (read once)."""
     if session.server is None:
-        session.server = Server.parse(str(run(session, sql.VERSION)[0][0]))
+        session.server = sql.Server.parse(str(run(session, sql.SESSION_FACTS)[0][1]))
     return session.server

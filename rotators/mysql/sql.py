@@ -1,8 +1,6 @@
-"""The server (MySQL or MariaDB, and its version) and the account SQL each one needs.
-
-Statements are pymysql templates: every value, user, host, role and plugin is a `%s` parameter
-(constants note theirs), other identifiers go through `quote_identifier`; `%` is written `%%`.
-"""
+"""The server (MySQL or MariaDB, and its version) and its account SQL as pymysql templates:
+every value, user, host, role and plugin a `%s` parameter, other identifiers
+`quote_identifier`'s, `%` written `%%`."""
 
 from __future__ import annotations
 
@@ -22,10 +20,10 @@ MARIADB, MYSQL = "mariadb", "mysql"
 NATIVE = "mysql_native_password"
 MARK_KEY = "smrotate_clone_of"  # the clone mark: a key of the account's JSON (docs/mysql.md)
 _AURORA_BASE = {1: (5, 6, 10), 2: (5, 7, 12), 3: (8, 0, 23)}  # the MySQL of Aurora MySQL 1-3
-USERNAME_LIMITS = {MARIADB: 80, MYSQL: 32}  # characters, MariaDB 10.0+ and MySQL 5.7.8+ (else 16)
+USERNAME_LIMITS = {MYSQL: 32, "aurora-mysql": 32, MARIADB: 80}  # by engine, in characters
 PASSWORD_PLUGINS = {  # the plugins whose accounts have a password
-    MARIADB: frozenset({"mysql_native_password", "ed25519", "parsec", ""}),
-    MYSQL: frozenset({"mysql_native_password", "caching_sha2_password", "sha256_password", ""}),
+    MARIADB: frozenset({NATIVE, "ed25519", "parsec", ""}),
+    MYSQL: frozenset({NATIVE, "caching_sha2_password", "sha256_password", ""}),
 }
 
 
@@ -38,8 +36,7 @@ class Server:
 
     @classmethod
     def parse(cls, text: str) -> Server:
-        """Read `SELECT VERSION()` ("10.11.6-MariaDB-0+deb12u1", "5.5.5-10.11.6-MariaDB",
-        "8.0.mysql_aurora.3.05.2"); TargetError when it holds no version number."""
+        """Read `SELECT VERSION()` (forms: docs/mysql.md); TargetError without a version number."""
         lowered = text.strip().lower()
         flavour = MARIADB if "mariadb" in lowered else MYSQL
         if flavour == MARIADB:
@@ -47,11 +44,10 @@ class Server:
         found = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", lowered)
         if found is None:
             raise TargetError(f"the server's version {text[:80]!r} holds no version number")
-        major, minor, patch = int(found[1]), int(found[2]), int(found[3] or 0)
-        aurora = re.search(r"mysql_aurora\.(\d+)", lowered)
-        if aurora and not found[3]:
-            major, minor, patch = _AURORA_BASE.get(int(aurora[1]), (major, minor, 0))
-        return cls(flavour, (major, minor, patch))
+        version = (int(found[1]), int(found[2]), int(found[3] or 0))
+        if (aurora := re.search(r"mysql_aurora\.(\d+)", lowered)) and not found[3]:
+            version = _AURORA_BASE.get(int(aurora[1]), version)
+        return cls(flavour, version)
 
     @property
     def mariadb(self) -> bool:
@@ -66,16 +62,15 @@ class Server:
 
     @property
     def username_limit(self) -> int:
-        """The longest user name this server accepts, in characters."""
+        """The longest user name this server accepts, in characters (16 before 10.0 and 5.7.8)."""
         return USERNAME_LIMITS[self.flavour] if self.at_least((10, 0, 0), (5, 7, 8)) else 16
 
     def check_username(self, name: str) -> None:
         """TargetError when `name` is longer than this server allows."""
-        if len(name) > self.username_limit:
+        if len(name) > (limit := self.username_limit):
             raise TargetError(
                 f"user name {name!r} has {len(name)} characters; this {self} server allows "
-                f"{self.username_limit}: set USERNAME_CHARACTER_LIMIT to {self.username_limit} "
-                "or less"
+                f"{limit}: set USERNAME_CHARACTER_LIMIT to {limit} or less"
             )
 
     @property
@@ -102,24 +97,20 @@ def native_hash(password: str) -> str:
     return "*" + hashlib.sha1(inner, usedforsecurity=False).hexdigest().upper()
 
 
-VERSION = "SELECT VERSION()"
 SESSION_FACTS = "SELECT CURRENT_USER(), VERSION()"  # the account the server matched, version
 OWN_GRANTS = "SHOW GRANTS"  # the session's own account (needs no privilege)
-# A lock named by a random nonce: the user's session takes it, the admin's looks for it, with
-# the session holding it, that session's user (seen with PROCESS only), and whether an anonymous
-# account exists (PROCESSLIST.USER is the name the client sent, which such an account takes).
+# The same-server proof (docs/mysql.md): a lock named by a random nonce, the session holding
+# it, that session's user (seen with PROCESS only), and whether an anonymous account exists.
 TAKE_LOCK = "SELECT GET_LOCK(%s, 0)"
 RELEASE_LOCK = "SELECT RELEASE_LOCK(%s)"
 LOCK_HOLDER = (
     "SELECT IS_USED_LOCK(%s), (SELECT p.USER FROM information_schema.PROCESSLIST p "
     "WHERE p.ID = IS_USED_LOCK(%s)), (SELECT COUNT(*) FROM mysql.user WHERE User = '')"
 )
-# The password validation plugins' settings, read only to explain errors 1819 and 1290.
-VALIDATION_SETTINGS = (
-    "SHOW GLOBAL VARIABLES WHERE Variable_name LIKE 'simple\\_password\\_check%%' "
-    "OR Variable_name LIKE 'cracklib\\_password\\_check%%' "
-    "OR Variable_name LIKE 'validate\\_password%%' "
-    "OR Variable_name = 'strict_password_validation'"
+VALIDATION_SETTINGS = (  # the password validation plugins', read to explain refusals only
+    "SHOW GLOBAL VARIABLES WHERE Variable_name LIKE 'simple\\_password\\_check%%' OR "
+    "Variable_name LIKE 'cracklib\\_password\\_check%%' OR Variable_name LIKE "
+    "'validate\\_password%%' OR Variable_name = 'strict_password_validation'"
 )
 # The admin's session: SHOW GRANTS quotes identifiers with backquotes, backslashes escape.
 ADMIN_SESSION = "SET SESSION sql_quote_show_create = 1, sql_mode = ''"
@@ -140,8 +131,7 @@ CREATE_USER_LIKE = {  # user, host, and another row's plugin and stored hash
     MARIADB: "CREATE USER %s@%s IDENTIFIED VIA %s USING %s",
     MYSQL: "CREATE USER %s@%s IDENTIFIED WITH %s AS %s",
 }
-# The clone mark on MariaDB 10.4+ (base, user, host): only UPDATE writes a key there (account
-# statements keep keys they do not know, RENAME USER moves them).
+# The clone mark on MariaDB 10.4+ (base, user, host), which only UPDATE writes (docs/mysql.md).
 MARK_ROW = (
     f"UPDATE mysql.global_priv SET Priv = JSON_SET(Priv, '$.{MARK_KEY}', %s) "  # noqa: S608
     "WHERE User = %s AND Host = %s"
@@ -167,18 +157,17 @@ DEFAULT_ROLES = {  # (role name, role host) of user@host's default roles
     MYSQL: "SELECT DEFAULT_ROLE_USER, DEFAULT_ROLE_HOST FROM mysql.default_roles "
     "WHERE USER = %s AND HOST = %s",
 }
-_MARIADB_LOCKED = (
+_MARIADB_LOCKED = (  # MariaDB 10.4+ keeps ACCOUNT LOCK in mysql.global_priv's JSON only
     "(SELECT IF(JSON_EXTRACT(g.Priv, '$.account_locked') = 'true', 'Y', 'N') "
     "FROM mysql.global_priv g WHERE g.User = mysql.user.User AND g.Host = mysql.user.Host)"
 )
 
 
 def account_options(server: Server) -> str:
-    """(user, host): REQUIRE's four columns, the four limits, ACCOUNT LOCK ('Y'/'N') and
-    MAX_STATEMENT_TIME (MariaDB 10.1.1+; '0' elsewhere) of one row."""
-    locked = "account_locked" if server.version >= (5, 7, 6) else "'N'"  # MySQL
-    if server.mariadb:  # MariaDB 10.4+ keeps it in mysql.global_priv's JSON only
-        locked = _MARIADB_LOCKED if server.version >= (10, 4, 0) else "'N'"
+    """(user, host): one row's REQUIRE (4 columns), 4 limits, ACCOUNT LOCK ('Y'/'N') and
+    MAX_STATEMENT_TIME (MariaDB 10.1.1+; '0' elsewhere)."""
+    locked = _MARIADB_LOCKED if server.mariadb else "account_locked"
+    locked = locked if server.at_least((10, 4, 0), (5, 7, 6)) else "'N'"
     time = "max_statement_time" if server.mariadb and server.version >= (10, 1, 1) else "0"
     return (
         "SELECT ssl_type, ssl_cipher, x509_issuer, x509_subject, max_questions, max_updates, "  # noqa: S608
@@ -187,16 +176,8 @@ def account_options(server: Server) -> str:
     )
 
 
-def _hashed_here(server: Server, plugin: str) -> bool:
-    """MariaDB logs statements as sent: for its native plugin the hash is computed here (MySQL
-    rewrites passwords out of its logs; other plugins need the plaintext)."""
-    return server.mariadb and plugin in ("", NATIVE)
-
-
 def own_password(server: Server, new: str, current: str, plugin: str = "") -> Sql:
-    """The session's own account sets its password, with no privilege: SET PASSWORD on
-    MariaDB (its ALTER USER needs CREATE USER); on MySQL 8.0.13+, ALTER USER ... REPLACE, which
-    satisfies PASSWORD REQUIRE CURRENT."""
+    """The session's own account sets its password with no privilege (forms: docs/mysql.md)."""
     if server.mariadb and plugin == NATIVE:
         return "SET PASSWORD = %s", (native_hash(new),)
     if server.mariadb or server.version < (5, 7, 6):
@@ -206,40 +187,34 @@ def own_password(server: Server, new: str, current: str, plugin: str = "") -> Sq
     return "ALTER USER CURRENT_USER() IDENTIFIED BY %s", (new,)
 
 
-def _identified(server: Server, plugin: str, password: str) -> Sql | None:
-    """The IDENTIFIED clause of ALTER USER and CREATE USER that sets `password` and keeps
-    `plugin` (MariaDB 10.4+, MySQL 5.7.6+; None before): MariaDB's IDENTIFIED BY would switch
-    the plugin to mysql_native_password."""
+def _with_password(server: Server, start: str, old: tuple[str, str], plugin: str, new: str) -> Sql:
+    """`start` (`... %s@%s`) and the clause setting password `new` keeping `plugin` (MariaDB 10.4+,
+    MySQL 5.7.6+), else `old` (its forms for a hash, a password); parameters after user, host."""
+    # MariaDB logs statements as sent: its native plugin's hash is computed here (docs/mysql.md).
+    hashed = server.mariadb and plugin in ("", NATIVE)
+    secret = native_hash(new) if hashed else new
     if not server.at_least((10, 4, 0), (5, 7, 6)):
-        return None
-    if server.mariadb:
-        hashed = _hashed_here(server, plugin)
+        return old[0] if hashed else old[1], (secret,)
+    if server.mariadb:  # its IDENTIFIED BY would switch the plugin to mysql_native_password
         using = "%s" if hashed else "PASSWORD(%s)"
-        return f"IDENTIFIED VIA %s USING {using}", (
-            plugin or NATIVE, native_hash(password) if hashed else password
-        )  # fmt: skip
+        return f"{start} IDENTIFIED VIA %s USING {using}", (plugin or NATIVE, secret)
     if plugin:
-        return "IDENTIFIED WITH %s BY %s", (plugin, password)
-    return "IDENTIFIED BY %s", (password,)
+        return f"{start} IDENTIFIED WITH %s BY %s", (plugin, new)
+    return f"{start} IDENTIFIED BY %s", (new,)
 
 
 def set_password(server: Server, user: str, host: str, plugin: str, new: str) -> Sql:
-    """An admin sets `user@host`'s password, keeping its plugin: ALTER USER (needs CREATE
-    USER), else SET PASSWORD FOR (needs UPDATE on the mysql database)."""
-    if clause := _identified(server, plugin, new):
-        return f"ALTER USER %s@%s {clause[0]}", (user, host, *clause[1])
-    if _hashed_here(server, plugin):
-        return "SET PASSWORD FOR %s@%s = %s", (user, host, native_hash(new))
-    return "SET PASSWORD FOR %s@%s = PASSWORD(%s)", (user, host, new)
+    """An admin sets `user@host`'s password, keeping its plugin: ALTER USER, else SET PASSWORD."""
+    old = ("SET PASSWORD FOR %s@%s = %s", "SET PASSWORD FOR %s@%s = PASSWORD(%s)")
+    text, params = _with_password(server, "ALTER USER %s@%s", old, plugin, new)
+    return text, (user, host, *params)
 
 
 def create_user(server: Server, user: str, host: str, plugin: str, password: str) -> Sql:
     """Create `user@host` with `password` under `plugin` (the server's default when empty)."""
-    if clause := _identified(server, plugin, password):
-        return f"CREATE USER %s@%s {clause[0]}", (user, host, *clause[1])
-    if _hashed_here(server, plugin):
-        return "CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", (user, host, native_hash(password))
-    return "CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password)
+    old = ("CREATE USER %s@%s IDENTIFIED BY PASSWORD %s", "CREATE USER %s@%s IDENTIFIED BY %s")
+    text, params = _with_password(server, "CREATE USER %s@%s", old, plugin, password)
+    return text, (user, host, *params)
 
 
 def with_mark(statement: Sql, base: str) -> Sql:
@@ -260,9 +235,8 @@ def require(user: str, host: str, required: tuple[str, str, str, str]) -> Sql:
 
 
 def with_role(server: Server, role: Role, statement: str, *params: Any) -> Sql:
-    """`statement` (GRANT_ROLE, REVOKE_ROLE, ROLE_GRANTS) naming `role` (by name alone on
-    MariaDB), then `params`."""
-    text, named = ("%s", role[:1]) if server.mariadb else ("%s@%s", role)
+    """`statement` (GRANT_ROLE, REVOKE_ROLE, ROLE_GRANTS) naming `role`, then `params`."""
+    text, named = ("%s", role[:1]) if server.mariadb else ("%s@%s", role)  # MariaDB: no host
     return statement.format(text), (*named, *params)
 
 
