@@ -17,7 +17,6 @@ values become typed, frozen accounts, parsed once per step.
 
 from __future__ import annotations
 
-import importlib.util
 from abc import abstractmethod
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from smrotate.accounts import PLAIN, Account, AccountSchema, SessionFacts
+from smrotate.drivers import require_driver
 from smrotate.errors import (
     ConfigurationError,
     Failure,
@@ -71,6 +71,7 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
     # The driver module the steps that log in import, and the pip extra that installs it.
     driver_module: ClassVar[str] = ""
     driver_extra: ClassVar[str] = ""
+    driver_native: ClassVar[tuple[str, ...]] = ()  # packages whose .so must match the machine
     # The strategies offered, declared by the hooks implemented (set in __init_subclass__);
     # a subclass may narrow them by setting it.
     strategies: ClassVar[tuple[str, ...]] = ("single-user",)
@@ -216,15 +217,14 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
             )
         return STRATEGIES[env_choice(self.env, STRATEGY_ENV, "single-user", self.strategies)]()
 
-    def check_installed(self) -> None:
-        """ConfigurationError naming the pip extra when `driver_module` is not installed;
-        looks it up without importing it (createSecret stays free of the driver's cost)."""
-        if self.driver_module and importlib.util.find_spec(self.driver_module) is None:
-            raise ConfigurationError(
-                f"{type(self).__name__} needs the {self.driver_module} driver, which is not "
-                f"installed: pip install 'smrotate[{self.driver_extra}]' (in a Lambda package, "
-                "build it with the SAM template of this engine)"
-            )
+    @classmethod
+    def check_installed(cls) -> None:
+        """ConfigurationError naming the pip extra when `driver_module` is not installed, or
+        the architecture when a `driver_native` package is built for another machine; imports
+        nothing (`smrotate.drivers`). Shipped rotators call it when their module is imported;
+        createSecret calls it again before it stores anything."""
+        if cls.driver_module:
+            require_driver(cls.__name__, cls.driver_module, cls.driver_extra, cls.driver_native)
 
     def masterarn(self, ctx: StepContext, account: AccountT) -> str:
         """`account`'s `masterarn`; SecretFormatError, saying what to add, when it has none."""

@@ -22,7 +22,8 @@ class MySQLRotator(PasswordRotator[DatabaseAccount, MySQLSession]):
     """Password rotation for MySQL 5.7+/8, Aurora MySQL and MariaDB 10.2+ accounts."""
 
     schema: ClassVar[Database] = Database(engines=sql.USERNAME_LIMITS, default_port=3306)
-    driver_module, driver_extra = "pymysql", "mysql"  # createSecret checks it is installed
+    driver_module, driver_extra = "pymysql", "mysql"  # checked at import and at createSecret
+    driver_native = ("cryptography",)
 
     def login(self, account: DatabaseAccount) -> AbstractContextManager[MySQLSession]:
         """A TLS (unless `"ssl": false`: then plaintext only), autocommit session."""
@@ -83,4 +84,5 @@ class MySQLRotator(PasswordRotator[DatabaseAccount, MySQLSession]):
         return sync_clone(admin, base, clone, password)
 
 
+MySQLRotator.check_installed()  # at import, so a broken package fails before any step
 lambda_handler = MySQLRotator.handler()

@@ -40,6 +40,7 @@ class PostgreSQLRotator(PasswordRotator[DatabaseAccount, "psycopg.Connection[Any
     schema: ClassVar[Database] = POSTGRES
     driver_module: ClassVar[str] = "psycopg"
     driver_extra: ClassVar[str] = "postgres"
+    driver_native: ClassVar[tuple[str, ...]] = ("psycopg_binary",)
 
     @contextmanager
     def login(self, account: DatabaseAccount) -> Iterator[Session]:
@@ -102,4 +103,5 @@ class PostgreSQLRotator(PasswordRotator[DatabaseAccount, "psycopg.Connection[Any
         return bool(run(admin, SEEN, (nonce, username)))
 
 
+PostgreSQLRotator.check_installed()  # at import, so a broken package fails before any step
 lambda_handler = PostgreSQLRotator.handler()
