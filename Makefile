@@ -42,8 +42,10 @@ typecheck: $(STAMP)
 	$(BIN)/mypy -p smrotate
 	$(BIN)/mypy
 
+# pytest-xdist: one worker per core, each with its own private servers.
+WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(WORKERS) --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_calls.py

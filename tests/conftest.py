@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -85,3 +89,35 @@ def make_secret(sm: Any) -> MakeSecret:
         return str(arn)
 
     return make
+
+
+def _leftover_servers(basetemp: str) -> dict[int, str]:
+    """Processes (pid: command name) whose command line names this run's temporary folder:
+    the private servers, which live there, and anything they started."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue  # gone already, or not ours to read
+        if basetemp in command:
+            found[int(entry.name)] = command.split(" ", 1)[0].rsplit("/", 1)[-1]
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """No server outlives the suite, even when a test fails: after the fixtures stopped theirs,
+    any process still running from this run's temporary folder is killed, and the run fails."""
+    factory = getattr(session.config, "_tmp_path_factory", None)
+    if factory is None or not Path("/proc").is_dir():
+        return
+    leftovers = _leftover_servers(str(factory.getbasetemp()))
+    for pid in leftovers:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+    if leftovers:
+        names = ", ".join(f"{name} ({pid})" for pid, name in sorted(leftovers.items()))
+        session.config.get_terminal_writer().line(f"servers left running, now killed: {names}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
