@@ -28,6 +28,7 @@ MASTER_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:rds!db-0123-AbCd
 SECRET_ARN = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:app/db-AbCdEf"
 KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 MASTER_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ac"
+BOUNDARY_ARN = f"arn:aws:iam::{ACCOUNT}:policy/smrotate-boundary"
 # Every optional part switched on.
 OPTIONAL_PARTS = {
     "endpoint": f"https://secretsmanager.{REGION}.amazonaws.com",
@@ -41,6 +42,13 @@ OPTIONAL_PARTS = {
     "scheduleDuration": "3h",
     "createAlarms": "true",
     "alarmEmail": "ops@example.com",
+    "passwordSource": "secretsmanager",
+    "logLevel": "DEBUG",
+    "logRetentionInDays": "14",
+    "tracing": "Active",
+    "timeout": "120",
+    "memorySize": "512",
+    "permissionsBoundaryArn": BOUNDARY_ARN,
 }
 NO_VALUE = object()
 PSEUDO = {

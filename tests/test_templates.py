@@ -17,6 +17,7 @@ from conftest import MakeSecret
 from memory import MemoryRotator, MemoryTarget
 from sam_templates import (
     ACCOUNT,
+    BOUNDARY_ARN,
     ENGINES,
     FUNCTION_ARN,
     FUNCTION_NAME,
@@ -131,12 +132,14 @@ def expected_grants(values: dict[str, str]) -> set[tuple[str, str]]:
     arn = PARTITION_REGION_ACCOUNT.format
     log_group = f"{arn('logs')}:log-group:/aws/lambda/{FUNCTION_NAME}"
     secrets = f"arn:aws:secretsmanager:{REGION}:*:secret:*"
-    grants = {
-        ("logs:CreateLogGroup", f"{log_group}:*"),
+    grants = {  # the template makes the log group itself (with its retention)
         ("logs:CreateLogStream", f"{log_group}:log-stream:*"),
         ("logs:PutLogEvents", f"{log_group}:log-stream:*"),
-        ("secretsmanager:GetRandomPassword", "*"),
     }
+    if values.get("passwordSource") == "secretsmanager":
+        grants.add(("secretsmanager:GetRandomPassword", "*"))
+    if values.get("tracing") == "Active":
+        grants |= {("xray:PutTraceSegments", "*"), ("xray:PutTelemetryRecords", "*")}
     grants |= {
         (f"secretsmanager:{action}", secrets)
         for action in (
@@ -196,6 +199,8 @@ def test_the_role_holds_exactly_what_the_configuration_needs(
     on_star = {action for action, resource in grants(template) if resource == "*"}
     assert on_star <= {
         "secretsmanager:GetRandomPassword",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
         "ec2:DescribeNetworkInterfaces",
         "ec2:DescribeSubnets",
     }
@@ -281,6 +286,7 @@ def test_only_secrets_manager_of_this_account_may_invoke(
         "AWS::SNS::TopicPolicy",
         "AWS::CloudWatch::Alarm",
         "AWS::Events::Rule",
+        "AWS::Logs::LogGroup",
     }
 
 
@@ -294,8 +300,11 @@ def test_the_function_is_configured_from_the_parameters(
         "ROTATION_STRATEGY": strategy,
         "ADMIN_SECRET_ARN": "" if strategy == "single-user" else MASTER_ARN,
         "EXCLUDE_CHARACTERS": "/@\"'\\",
+        "PASSWORD_SOURCE": "secretsmanager" if optional else "local",
         "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": "smrotate",
+        "POWERTOOLS_LOG_LEVEL": "DEBUG" if optional else "INFO",
+        "POWERTOOLS_TRACE_DISABLED": "false" if optional else "true",
     }
     if optional:
         expected["SECRETS_MANAGER_ENDPOINT"] = f"https://secretsmanager.{REGION}.amazonaws.com"
@@ -304,6 +313,15 @@ def test_the_function_is_configured_from_the_parameters(
     assert function["Handler"] == f"smrotate.rotators.{engine}.lambda_handler"
     assert function["Role"] == "<RotationRole.Arn>"
     assert function["Runtime"] == "python3.13"
+    sizes = (str(function["MemorySize"]), str(function["Timeout"]))  # parameters are strings
+    assert sizes == (("512", "120") if optional else ("256", "60"))
+    assert function["TracingConfig"] == {"Mode": "Active" if optional else "PassThrough"}
+    (group,) = template.of_type("AWS::Logs::LogGroup").values()
+    assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{FUNCTION_NAME}"
+    assert str(group["Properties"]["RetentionInDays"]) == ("14" if optional else "90")
+    assert "RotationLogGroup" in template.resources[ENGINES[engine][1]]["DependsOn"]
+    role = template.resources["RotationRole"]["Properties"]
+    assert role.get("PermissionsBoundary") == (BOUNDARY_ARN if optional else None)
     assert ("VpcConfig" in function) == optional
     if optional:
         assert function["VpcConfig"] == {
@@ -331,7 +349,11 @@ def test_schedule_and_alarms_only_when_asked(engine: str) -> None:
     assert alarm["Properties"]["Dimensions"] == [{"Name": "FunctionName", "Value": f"<{function}>"}]
     assert alarm["Properties"]["AlarmActions"] == ["<AlarmTopic>"]
     (rule,) = template.of_type("AWS::Events::Rule").values()
-    assert rule["Properties"]["EventPattern"]["detail"]["eventName"] == ["RotationFailed"]
+    assert rule["Properties"]["EventPattern"]["detail"]["eventName"] == [
+        "RotationFailed",
+        "RotationAbandoned",
+        "TestRotationFailed",
+    ]
     assert rule["Properties"]["Targets"] == [{"Id": "alarm-topic", "Arn": "<AlarmTopic>"}]
     (topic,) = template.of_type("AWS::SNS::Topic").values()
     assert topic["Properties"]["Subscription"] == [
