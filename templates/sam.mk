@@ -9,9 +9,9 @@
 #   so LAMBDA_ARCHITECTURE must match the template's `architecture` parameter.
 #
 # A package holds the `smrotate` import package (framework/ as smrotate/, less
-# SAM_NOT_IN_PACKAGE, and rotators/ as smrotate/rotators/), and the engine's runtime
-# requirements from pyproject.toml (the core dependencies, boto3 included, and the engine's
-# extra) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
+# SAM_NOT_IN_PACKAGE, and its own rotator of rotators/ in smrotate/rotators/), and the engine's runtime
+# requirements as locks/<extra>.txt pins them (the core dependencies, boto3 included, and the
+# engine's extra; every file's hash checked) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
 # only; with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
 # databaseCaBundle=certs/ca-bundle.pem).
 
@@ -28,20 +28,18 @@ SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
 SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)
 SAM_PLATFORM = manylinux2014_$(if $(filter arm64 aarch64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)
-# Prints the requirements of pyproject.toml's core dependencies and of one extra, one a line.
-SAM_REQUIREMENTS = import sys, tomllib; p = tomllib.load(open(sys.argv[1], "rb"))["project"]; \
-	print("\n".join(p["dependencies"] + p["optional-dependencies"][sys.argv[2]]))
 
-# $(call sam_package,<pyproject extra>): fill ARTIFACTS_DIR with one engine's package.
+# $(call sam_package,<extra>,<rotator>): fill ARTIFACTS_DIR with one engine's package: the
+# extra's lock (locks/<extra>.txt) and that rotator alone (rotators/<rotator>/).
 define sam_package
 	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
 	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on $(SAM_PLATFORM)"
 	@set -eu; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
-	"$(SAM_PYTHON)" -c '$(SAM_REQUIREMENTS)' "$(SAM_ROOT)/pyproject.toml" $(1) >"$$work/requirements"; \
 	pids=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
 		"$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-version-check --no-warn-conflicts \
 			--no-compile --only-binary=:all: --implementation cp --platform $(SAM_PLATFORM) \
-			--python-version $$version --target "$$work/$$version" -r "$$work/requirements" & \
+			--python-version $$version --target "$$work/$$version" \
+			--require-hashes -r "$(SAM_ROOT)/locks/$(1).txt" & \
 		pids="$$pids $$!"; \
 	done; \
 	for pid in $$pids; do wait $$pid; done; \
@@ -57,7 +55,9 @@ define sam_package
 		$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
 	rm -rf "$(ARTIFACTS_DIR)/smrotate"
 	cp -R "$(SAM_ROOT)/framework" "$(ARTIFACTS_DIR)/smrotate"
-	cp -R "$(SAM_ROOT)/rotators" "$(ARTIFACTS_DIR)/smrotate/rotators"
+	mkdir -p "$(ARTIFACTS_DIR)/smrotate/rotators"
+	cp "$(SAM_ROOT)/rotators/__init__.py" "$(ARTIFACTS_DIR)/smrotate/rotators/"
+	cp -R "$(SAM_ROOT)/rotators/$(2)" "$(ARTIFACTS_DIR)/smrotate/rotators/$(2)"
 	rm -rf $(foreach path,$(SAM_NOT_IN_PACKAGE),"$(ARTIFACTS_DIR)/$(path)")
 	find "$(ARTIFACTS_DIR)/smrotate" -depth -name __pycache__ -exec rm -rf {} +
 	$(if $(SAM_CA_BUNDLE),mkdir -p "$(ARTIFACTS_DIR)/certs")
@@ -67,7 +67,7 @@ endef
 .PHONY: build-PostgreSQLRotationFunction build-MySQLRotationFunction
 
 build-PostgreSQLRotationFunction:
-	$(call sam_package,postgres)
+	$(call sam_package,postgres,postgresql)
 
 build-MySQLRotationFunction:
-	$(call sam_package,mysql)
+	$(call sam_package,mysql,mysql)

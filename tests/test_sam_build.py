@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from moto_server_fixtures import sm_client
+from packaging.utils import canonicalize_name
 from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES, Resolved
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
@@ -132,6 +133,27 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[[s
     return build
 
 
+def versions(package: Path) -> dict[str, str]:
+    """distribution -> version, of every dist-info in the package."""
+    found: dict[str, str] = {}
+    for path in package.glob("*.dist-info"):
+        name, version = path.name.removesuffix(".dist-info").rsplit("-", 1)
+        found[canonicalize_name(name)] = version
+    return found
+
+
+def locked(engine: str) -> dict[str, str]:
+    """What locks/<extra>.txt pins for Linux (its Windows-only pins left out)."""
+    lock = ROOT / "locks" / f"{'postgres' if engine == 'postgresql' else 'mysql'}.txt"
+    found: dict[str, str] = {}
+    for line in lock.read_text().splitlines():
+        if (match := re.match(r"^([A-Za-z0-9._-]+)==(\S+?)(?: ; (.+?))? \\$", line)) and (
+            match[3] is None or "win32" not in match[3]
+        ):
+            found[canonicalize_name(match[1])] = match[2]
+    return found
+
+
 def distributions(package: Path) -> set[str]:
     return {
         p.name.removesuffix(".dist-info").rsplit("-", 1)[0] for p in package.glob("*.dist-info")
@@ -161,7 +183,9 @@ def test_the_package_holds_the_runtime_and_nothing_else(
     ):
         assert not (package / absent).exists(), absent
     rotators = package / "smrotate" / "rotators"
-    assert (rotators / f"{engine}.py").is_file() or (rotators / engine / "__init__.py").is_file()
+    assert (rotators / engine / "__init__.py").is_file()
+    assert {p.name for p in rotators.iterdir()} == {"__init__.py", engine}  # no other rotator
+    assert versions(package) == locked(engine), "the package must carry the lock's versions"
     assert not list(package.rglob("*.pyc"))
     assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     for version in template_versions():

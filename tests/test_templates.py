@@ -462,7 +462,7 @@ def test_sam_runs_the_makefile_target_in_the_project_root(engine: str) -> None:
     )
     assert run.returncode == 0, run.stderr
     extra = {"postgresql": "postgres", "mysql": "mysql"}[engine]
-    assert f'pyproject.toml" {extra} ' in run.stdout
+    assert f'--require-hashes -r "{ROOT}/locks/{extra}.txt"' in run.stdout
 
 
 def test_the_package_carries_every_runtime_the_templates_allow() -> None:
