@@ -67,6 +67,7 @@ def require_driver(who: str, module: str, extra: str, native: tuple[str, ...] = 
             if built is not None and built != here:
                 raise ConfigurationError(
                     f"the {module} driver's native library {path.name} is built for {built}, "
-                    f"but this machine is {here}: rebuild the package for {here} (sam build "
-                    f"with LAMBDA_ARCHITECTURE={here}, see templates/sam.mk)"
+                    f"but this machine is {here}: deploy the package built for {here} (sam build "
+                    "makes one per architecture; the template's `architecture` parameter picks "
+                    "it, see templates/sam.mk)"
                 )

@@ -6,7 +6,9 @@
 # - the package carries the native wheels of every Python version in LAMBDA_PYTHON_VERSIONS
 #   (the runtimes the templates allow): the runtime can be chosen at deploy time, after the build;
 # - the architecture cannot be fat (a wheel's native files keep one name across architectures),
-#   so LAMBDA_ARCHITECTURE must match the template's `architecture` parameter.
+#   so each template has one function resource per architecture, and so one target each here
+#   (the logical id is all that SAM passes): <Engine>RotationFunction for x86_64 and
+#   <Engine>RotationFunctionArm64 for arm64. `sam build` builds both; the stack deploys one.
 #
 # A package holds the `smrotate` import package (framework/ as smrotate/, less
 # SAM_NOT_IN_PACKAGE, and its own rotator of rotators/ in smrotate/rotators/), and the engine's runtime
@@ -16,7 +18,6 @@
 # databaseCaBundle=certs/ca-bundle.pem).
 
 LAMBDA_PYTHON_VERSIONS ?= 3.11 3.12 3.13 3.14
-LAMBDA_ARCHITECTURE ?= x86_64
 SAM_CA_BUNDLE ?=
 
 # The AWS services whose API models stay in the package's botocore: the ones the packaged code
@@ -27,17 +28,17 @@ SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing
 
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
 SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)
-SAM_PLATFORM = manylinux2014_$(if $(filter arm64 aarch64,$(LAMBDA_ARCHITECTURE)),aarch64,x86_64)
 
-# $(call sam_package,<extra>,<rotator>): fill ARTIFACTS_DIR with one engine's package: the
-# extra's lock (locks/<extra>.txt) and that rotator alone (rotators/<rotator>/).
+# $(call sam_package,<extra>,<rotator>,<machine>): fill ARTIFACTS_DIR with one engine's package
+# for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt) and that rotator
+# alone (rotators/<rotator>/).
 define sam_package
 	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
-	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on $(SAM_PLATFORM)"
+	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on manylinux2014_$(3)"
 	@set -eu; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
 	pids=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
 		"$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-version-check --no-warn-conflicts \
-			--no-compile --only-binary=:all: --implementation cp --platform $(SAM_PLATFORM) \
+			--no-compile --only-binary=:all: --implementation cp --platform manylinux2014_$(3) \
 			--python-version $$version --target "$$work/$$version" \
 			--require-hashes -r "$(SAM_ROOT)/locks/$(1).txt" & \
 		pids="$$pids $$!"; \
@@ -64,10 +65,17 @@ define sam_package
 	$(if $(SAM_CA_BUNDLE),cp "$(SAM_CA_BUNDLE)" "$(ARTIFACTS_DIR)/certs/ca-bundle.pem")
 endef
 
-.PHONY: build-PostgreSQLRotationFunction build-MySQLRotationFunction
+.PHONY: build-PostgreSQLRotationFunction build-PostgreSQLRotationFunctionArm64
+.PHONY: build-MySQLRotationFunction build-MySQLRotationFunctionArm64
 
 build-PostgreSQLRotationFunction:
-	$(call sam_package,postgres,postgresql)
+	$(call sam_package,postgres,postgresql,x86_64)
+
+build-PostgreSQLRotationFunctionArm64:
+	$(call sam_package,postgres,postgresql,aarch64)
 
 build-MySQLRotationFunction:
-	$(call sam_package,mysql,mysql)
+	$(call sam_package,mysql,mysql,x86_64)
+
+build-MySQLRotationFunctionArm64:
+	$(call sam_package,mysql,mysql,aarch64)

@@ -52,7 +52,7 @@ def test_a_native_library_for_another_machine_is_refused_naming_both(
     message = str(caught.value)
     assert f"built for {other}" in message
     assert f"this machine is {this_architecture()}" in message
-    assert "LAMBDA_ARCHITECTURE" in message
+    assert "`architecture` parameter" in message
     assert "smrotate_fake_native" not in sys.modules
 
 

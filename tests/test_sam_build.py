@@ -28,6 +28,7 @@ from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES,
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
 
+from smrotate.drivers import elf_architecture
 from smrotate.testing.aws import REGION, enable_rotation
 from smrotate.testing.tls import Pki
 
@@ -100,22 +101,22 @@ def template_versions() -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[[str], Path]:
-    """`sam build` of an engine's template on first use (then reused): the package folder.
-    Built with the suite's CA as the package's CA bundle (SAM_CA_BUNDLE)."""
+def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[..., Path]:
+    """`sam build` of an engine's template on first use (then reused): the package folder for
+    `architecture` (default: this machine's; the build makes both). Built with the suite's CA
+    as the package's CA bundle (SAM_CA_BUNDLE)."""
     base = tmp_path_factory.mktemp("sam-build")
     built: dict[str, Path] = {}
     versions = template_versions()
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
 
-    def build(engine: str) -> Path:
+    def build(engine: str, architecture: str = LAMBDA_ARCHITECTURE) -> Path:
+        file, function = ENGINES[engine]
         if engine not in built:
-            file, function = ENGINES[engine]
             env = {
                 **os.environ,
                 "SAM_CLI_TELEMETRY": "0",
                 "SAM_PYTHON": sys.executable,  # the pip that downloads the wheels
-                "LAMBDA_ARCHITECTURE": LAMBDA_ARCHITECTURE,
                 "LAMBDA_PYTHON_VERSIONS": " ".join(
                     [*versions, *([here] if here not in versions else [])]
                 ),
@@ -127,8 +128,8 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[[s
                 command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
             )
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-            built[engine] = base / engine / function
-        return built[engine]
+            built[engine] = base / engine
+        return built[engine] / (function + ("Arm64" if architecture == "arm64" else ""))
 
     return build
 
@@ -162,7 +163,7 @@ def distributions(package: Path) -> set[str]:
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_package_holds_the_runtime_and_nothing_else(
-    engine: str, sam_build: Callable[[str], Path]
+    engine: str, sam_build: Callable[..., Path]
 ) -> None:
     package = sam_build(engine)
     dists = distributions(package)
@@ -193,9 +194,24 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         assert list(package.rglob(f"*.{tag}")), f"no native file for Python {version}"
 
 
+@pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_packages_native_libraries_match_its_architecture(
+    engine: str, architecture: str, sam_build: Callable[..., Path]
+) -> None:
+    """`sam build` makes one package per architecture; every ELF file in each is built for it
+    (read from the ELF header), and the drivers' extension modules are there."""
+    package = sam_build(engine, architecture)
+    elf = [p for p in package.rglob("*.so*") if p.is_file() and p.read_bytes()[:4] == b"\x7fELF"]
+    assert len(elf) >= 2
+    assert {elf_architecture(path) for path in elf} == {architecture}
+    machine = {"x86_64": "x86_64", "arm64": "aarch64"}[architecture]
+    assert any(f"-{machine}-linux-gnu" in path.name for path in elf)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_package_keeps_the_api_models_its_code_calls(
-    engine: str, sam_build: Callable[[str], Path]
+    engine: str, sam_build: Callable[..., Path]
 ) -> None:
     package = sam_build(engine)
     kept = {p.name for p in (package / "botocore" / "data").iterdir() if p.is_dir()}
@@ -308,7 +324,7 @@ def database(request: pytest.FixtureRequest) -> Database:
     indirect=["database"],
 )
 def test_the_built_handler_rotates_like_lambda(
-    database: Database, strategy: str, sam_build: Callable[[str], Path], moto_url: str
+    database: Database, strategy: str, sam_build: Callable[..., Path], moto_url: str
 ) -> None:
     engine, user = database.engine, database.user
     package = sam_build(engine)

@@ -479,3 +479,29 @@ def test_the_package_carries_every_runtime_the_templates_allow() -> None:
 
 def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_architecture_parameter_picks_the_function_built_for_it(engine: str) -> None:
+    """One function resource per architecture (each its own build target); the stack creates
+    the one `architecture` names, and everything that names the function names that one."""
+    base = ENGINES[engine][1]
+    for architecture, chosen in (("x86_64", base), ("arm64", base + "Arm64")):
+        values = {**parameters("alternating-users", optional=True), "architecture": architecture}
+        assert lint(with_defaults(load(engine), values)) == []
+        template = Resolved(transformed(engine), values)
+        functions = template.of_type("AWS::Lambda::Function")
+        assert list(functions) == [chosen]
+        assert functions[chosen]["Properties"]["Architectures"] == [architecture]
+        (permission,) = template.of_type("AWS::Lambda::Permission").values()
+        assert permission["Properties"]["FunctionName"] == f"<{chosen}.Arn>"
+        (schedule,) = template.of_type("AWS::SecretsManager::RotationSchedule").values()
+        assert schedule["Properties"]["RotationLambdaARN"] == f"<{chosen}.Arn>"
+        (alarm,) = template.of_type("AWS::CloudWatch::Alarm").values()
+        assert alarm["Properties"]["Dimensions"] == [
+            {"Name": "FunctionName", "Value": f"<{chosen}>"}
+        ]
+    x86, arm = (load(engine)["Resources"][name] for name in (base, base + "Arm64"))
+    for function in (x86, arm):
+        function["Properties"].pop("Architectures")
+    assert x86["Properties"] == arm["Properties"]  # the two differ in nothing else
