@@ -61,6 +61,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/api_calls.py
 	$(BIN)/python bench/rotation.py
+	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/fleet.py
 	$(BIN)/python bench/package_size.py
 	$(BIN)/python bench/pytest_plugin.py
