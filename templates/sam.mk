@@ -14,7 +14,8 @@
 # SAM_NOT_IN_PACKAGE, and its own rotator of rotators/ in smrotate/rotators/), and the engine's runtime
 # requirements as locks/<extra>.txt pins them (the core dependencies, boto3 included, and the
 # engine's extra; every file's hash checked) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
-# only; with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
+# only, each dist-info listing the files and wheel tags of every Python version
+# (merge_dist_info.py); with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
 # databaseCaBundle=certs/ca-bundle.pem).
 
 LAMBDA_PYTHON_VERSIONS ?= 3.11 3.12 3.13 3.14
@@ -50,7 +51,9 @@ define sam_package
 		echo "sam.mk: Python versions resolved different releases of: $$clash" >&2; exit 1; \
 	fi; \
 	mkdir -p "$(ARTIFACTS_DIR)"; \
-	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done
+	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done; \
+	"$(SAM_PYTHON)" "$(SAM_ROOT)/templates/merge_dist_info.py" "$(ARTIFACTS_DIR)" \
+		$(foreach version,$(LAMBDA_PYTHON_VERSIONS),"$$work/$(version)")
 	rm -rf "$(ARTIFACTS_DIR)/bin"
 	find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
 		$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +

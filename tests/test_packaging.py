@@ -233,3 +233,31 @@ def test_collecting_an_unrelated_project_imports_nothing_heavy(tmp_path: Path) -
     modules = loaded_modules(project)
     assert PLUGIN in modules, "smrotate's plugin did not load: the test proves nothing"
     assert sorted(name for name in modules if name.split(".")[0] in HEAVY) == []
+
+
+def test_the_sdist_holds_what_building_and_testing_need(source: Path, tmp_path: Path) -> None:
+    """A pip user can deploy from the sdist: the templates, their make targets, the locks and
+    the licence are in it, and so are the tests they need."""
+    import tarfile
+
+    uv = Path(sys.executable).with_name("uv")
+    checked(
+        [str(uv), "build", "--sdist", "--quiet", "--out-dir", str(tmp_path), str(source)], source
+    )
+    (sdist,) = tmp_path.glob("smrotate-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
+    assert {
+        "LICENSE",
+        "Makefile",
+        "templates/postgresql.yaml",
+        "templates/mysql.yaml",
+        "templates/sam.mk",
+        "templates/merge_dist_info.py",
+        "locks/postgres.txt",
+        "locks/mysql.txt",
+        "tests/conftest.py",
+        "framework/rotator.py",
+        "rotators/postgresql/__init__.py",
+    } <= names
+    assert not any("__pycache__" in name for name in names)

@@ -194,6 +194,27 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         assert list(package.rglob(f"*.{tag}")), f"no native file for Python {version}"
 
 
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_dist_info_lists_the_files_and_tags_of_every_python(
+    engine: str, sam_build: Callable[..., Path]
+) -> None:
+    """The per-Python installs are merged: a native package's RECORD lists the extension of
+    every Python version, and its WHEEL every wheel's tag (what an SBOM scanner reads)."""
+    package = sam_build(engine)
+    native = "psycopg_binary" if engine == "postgresql" else "cryptography"
+    (dist_info,) = package.glob(f"{native}-*.dist-info")
+    record = (dist_info / "RECORD").read_text()
+    tags = [
+        line for line in (dist_info / "WHEEL").read_text().splitlines() if line.startswith("Tag:")
+    ]
+    listed = {path.split(",")[0] for path in record.splitlines()}
+    assert all((package / path).exists() for path in listed if not path.endswith(".pyc"))
+    if engine == "postgresql":  # one extension module per Python (cryptography's is abi3)
+        for version in template_versions():
+            assert any(f"cpython-{version.replace('.', '')}-" in path for path in listed), version
+        assert len({tag.split("-")[0] for tag in tags}) >= len(template_versions())
+
+
 @pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_each_packages_native_libraries_match_its_architecture(
