@@ -170,8 +170,13 @@ def test_the_wheel_holds_every_module_of_the_checkout_and_nothing_else(
 ) -> None:
     """A subpackage missing from pyproject.toml's explicit `packages` is missing here."""
     expected = set()
+    data: dict[str, list[str]] = PROJECT["tool"]["setuptools"]["package-data"]
     for package, folder in PACKAGE_DIRS.items():
-        for path in [*(source / folder).rglob("*.py"), *(source / folder).rglob("py.typed")]:
+        found = [*(source / folder).rglob("*.py"), *(source / folder).rglob("py.typed")]
+        found += [
+            path for pattern in data.get(package, []) for path in (source / folder).glob(pattern)
+        ]
+        for path in found:
             if "__pycache__" not in path.parts:
                 relative = path.relative_to(source / folder).as_posix()
                 expected.add(f"{package.replace('.', '/')}/{relative}")
@@ -261,3 +266,29 @@ def test_the_sdist_holds_what_building_and_testing_need(source: Path, tmp_path: 
         "rotators/postgresql/__init__.py",
     } <= names
     assert not any("__pycache__" in name for name in names)
+
+
+def test_a_pip_install_writes_a_sam_project_that_builds(fresh_venv: Path, tmp_path: Path) -> None:
+    """From the installed wheel alone (no checkout): `write_project` (what `smrotate template`
+    runs) writes the checkout's layout, and its make target builds the Lambda package from the
+    installed sources, with the lock's versions and that engine's rotator only."""
+    project = tmp_path / "project"
+    code = "import sys, pathlib; from smrotate.operator.sam_project import write_project; "
+    code += "print(len(write_project(sys.argv[1], pathlib.Path(sys.argv[2]))))"
+    checked([str(fresh_venv / "bin" / "python"), "-c", code, "postgresql", str(project)], tmp_path)
+    assert (project / "templates" / "postgresql.yaml").is_file()
+    assert (project / "locks" / "postgres.txt").read_text() == (
+        ROOT / "locks/postgres.txt"
+    ).read_text()
+    assert not (project / "rotators" / "mysql").exists()
+    assert not (project / "framework" / "operator").exists()
+    out = tmp_path / "package"
+    env = {"SAM_PYTHON": sys.executable, "LAMBDA_PYTHON_VERSIONS": "3.11"}
+    command = ["make", "--no-print-directory", "build-PostgreSQLRotationFunction"]
+    checked([*command, f"ARTIFACTS_DIR={out}", *(f"{k}={v}" for k, v in env.items())], project)
+    assert (out / "smrotate" / "rotators" / "postgresql" / "__init__.py").is_file()
+    assert sorted(p.name for p in (out / "smrotate" / "rotators").iterdir()) == [
+        "__init__.py",
+        "postgresql",
+    ]
+    assert list(out.glob("psycopg_binary-*.dist-info"))

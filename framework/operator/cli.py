@@ -1,9 +1,10 @@
 """`smrotate`: start, follow, cancel and repair rotations, and run them on this machine.
 
 This module only wires the commands together: it builds the parser from the command modules
-(`cmd_rotate`, `cmd_cancel`, `cmd_status`, `cmd_run`, `cmd_demo`, `cmd_fleet`; their contract is
-in `smrotate.operator.command`), dispatches to the one named, and maps what ends it to an exit
-status. Each command owns its arguments and imports its work only when it runs, so that
+(`cmd_rotate`, `cmd_cancel`, `cmd_status`, `cmd_run`, `cmd_demo`, `cmd_fleet`,
+`cmd_template`; their contract is in `smrotate.operator.command`), dispatches to the one
+named, and maps what ends it to an exit status. Each command owns its arguments and imports
+its work only when it runs, so that
 `smrotate status` never pays for a database driver. Results go to standard output (a table, or
 JSON with --output json); progress, logs and errors go to standard error. No secret value is
 ever printed: everything passes through redaction.scrub. Exit statuses are
@@ -34,6 +35,7 @@ from smrotate.operator import (
     cmd_rotate,
     cmd_run,
     cmd_status,
+    cmd_template,
 )
 from smrotate.operator.command import Command, connection_options, restore_logs
 from smrotate.operator.exit_codes import CliError, ExitCode, from_store_error, statuses_help
@@ -42,7 +44,7 @@ from smrotate.operator.output import note
 # In the order `smrotate --help` lists them.
 COMMANDS: dict[str, Command] = {
     module.NAME: module
-    for module in (cmd_rotate, cmd_cancel, cmd_status, cmd_run, cmd_demo, cmd_fleet)
+    for module in (cmd_rotate, cmd_cancel, cmd_status, cmd_run, cmd_demo, cmd_fleet, cmd_template)
 }
 
 
