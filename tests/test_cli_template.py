@@ -28,6 +28,7 @@ def test_the_project_is_the_checkouts_layout_for_one_engine(
         ROOT / "framework/rotator.py"
     ).read_bytes()
     assert {p.name for p in (folder / "rotators").iterdir()} == {"__init__.py", engine}
+    assert (folder / "templates" / "samconfig.toml").is_file()  # sam build --config-env works
     assert not (folder / "framework" / "operator").exists()
     assert not (folder / "framework" / "testing").exists()
     target = "build-" + ("PostgreSQL" if engine == "postgresql" else "MySQL") + "RotationFunction"

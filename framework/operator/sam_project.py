@@ -2,7 +2,8 @@
 without a checkout.
 
 The project has the checkout's layout, which templates/sam.mk expects: `Makefile` (including
-`templates/sam.mk`), `templates/<engine>.yaml`, `locks/` (the engine's lock), `framework/`
+`templates/sam.mk`), `templates/<engine>.yaml` (with `templates/samconfig.toml`, so that
+`cd templates && sam build --config-env <engine>` works as in a checkout), `locks/` (the engine's lock), `framework/`
 (the engine, as installed, without the operator tools and the test kit) and `rotators/` (that
 engine's rotator only). Idempotent: writing it again over the same folder gives the same files;
 a folder that holds other files is refused, so nothing of the user's is overwritten.
@@ -37,6 +38,7 @@ def _files(engine: str) -> dict[str, bytes]:
         "Makefile": MAKEFILE.format(template=template).encode(),
         f"templates/{template}": sam.joinpath(template).read_bytes(),
         "templates/sam.mk": sam.joinpath("sam.mk").read_bytes(),
+        "templates/samconfig.toml": sam.joinpath("samconfig.toml").read_bytes(),
         "templates/merge_dist_info.py": sam.joinpath("merge_dist_info.py").read_bytes(),
         f"locks/{lock}": sam.joinpath("locks", lock).read_bytes(),
     }
