@@ -3,10 +3,11 @@ without a checkout.
 
 The project has the checkout's layout, which templates/sam.mk expects: `Makefile` (including
 `templates/sam.mk`), `templates/<engine>.yaml` (with `templates/samconfig.toml`, so that
-`cd templates && sam build --config-env <engine>` works as in a checkout), `locks/` (the engine's lock), `framework/`
-(the engine, as installed, without the operator tools and the test kit) and `rotators/` (that
-engine's rotator only). Idempotent: writing it again over the same folder gives the same files;
-a folder that holds other files is refused, so nothing of the user's is overwritten.
+`cd templates && sam build --config-env <engine>` works as in a checkout), `locks/` (the
+engine's lock), `framework/` (the engine, as installed, without the operator tools and the test
+kit) and `rotators/` (that engine's rotator only). Idempotent: writing it again over the same
+folder gives the same files; a folder that holds other files is refused, so nothing of the
+user's is overwritten.
 """
 
 from __future__ import annotations
