@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 
-from smrotate.operator.command import Clock, Subcommands, open_store, positive, subcommand
+from smrotate.operator.command import (
+    Clock,
+    Subcommands,
+    open_store,
+    stuck_after_option,
+    subcommand,
+)
 from smrotate.operator.exit_codes import CliError, ExitCode
 from smrotate.operator.output import emit, emit_json, note
 
@@ -33,12 +38,7 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
         help="show only these healths, comma-separated: stuck, in-progress, disabled, overdue, "
         "never-rotated, healthy",
     )
-    parser.add_argument(
-        "--stuck-after",
-        type=positive(float, "--stuck-after"),
-        default=15.0,
-        help="minutes after which an unfinished rotation counts as stuck (default 15)",
-    )
+    stuck_after_option(parser)
 
 
 def run(args: argparse.Namespace, now: Clock) -> int:
@@ -73,7 +73,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         moment,
         filters=filters,
         include_planned_deletion=args.include_planned_deletion,
-        stuck_after=timedelta(minutes=args.stuck_after),
+        stuck_after=args.stuck_after,
     )
     shown = select(entries, healths)
     if args.output == "json":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from datetime import timedelta
 from typing import Any
 
 from smrotate.errors import StoreError
@@ -11,8 +10,8 @@ from smrotate.operator.command import (
     Clock,
     Subcommands,
     open_store,
-    positive,
     secret_id,
+    stuck_after_option,
     subcommand,
 )
 from smrotate.operator.exit_codes import ExitCode, from_store_error
@@ -27,12 +26,7 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
         commands, NAME, "rotation settings, versions and a diagnosis of each secret"
     )
     parser.add_argument("secrets", type=secret_id, nargs="+", metavar="SECRET_ID")
-    parser.add_argument(
-        "--stuck-after",
-        type=positive(float, "--stuck-after"),
-        default=15.0,
-        help="minutes after which an unfinished rotation counts as stuck (default 15)",
-    )
+    stuck_after_option(parser)
 
 
 def run(args: argparse.Namespace, now: Clock) -> int:
@@ -43,7 +37,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
 
     store = open_store(args)
     moment = now()
-    stuck_after = timedelta(minutes=args.stuck_after)
+    stuck_after = args.stuck_after
     records: list[dict[str, Any]] = []
     code = ExitCode.OK
     for index, ref in enumerate(args.secrets):

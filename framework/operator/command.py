@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from smrotate.events import VERSION_ID_RULE, is_version_id, secret_id_problem
@@ -69,6 +69,21 @@ def positive(kind: type[int] | type[float], what: str) -> Callable[[str], Any]:
         return value
 
     return parse
+
+
+def stuck_after_option(parser: argparse.ArgumentParser) -> None:
+    """--stuck-after MINUTES (`args.stuck_after`, a timedelta), default health's own."""
+    from smrotate.operator.health import DEFAULT_STUCK_AFTER
+
+    minutes = positive(float, "--stuck-after")
+    parser.add_argument(
+        "--stuck-after",
+        type=lambda text: timedelta(minutes=minutes(text)),
+        default=DEFAULT_STUCK_AFTER,
+        metavar="MINUTES",
+        help="minutes after which an unfinished rotation counts as stuck (default "
+        f"{DEFAULT_STUCK_AFTER.total_seconds() / 60:g})",
+    )
 
 
 def connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
