@@ -67,6 +67,17 @@ def test_a_recent_pending_version_is_in_progress_not_stuck(cli: Cli, moto_url: s
     assert record["repair"] is None
     assert record["pending_version"] == PENDING
     assert cli("status", "app/db", "--stuck-after", "0.5").code == ExitCode.ATTENTION
+    assert cli("fleet", "--stuck-after", "0.5").code == ExitCode.ATTENTION
+
+
+@pytest.mark.parametrize("command", [["status", "app/db"], ["fleet"]])
+@pytest.mark.parametrize("value", ["0", "-1", "soon"])
+def test_stuck_after_must_be_a_positive_number_of_minutes(
+    cli: Cli, command: list[str], value: str
+) -> None:
+    result = cli(*command, "--stuck-after", value)
+    assert result.code == ExitCode.USAGE
+    assert "--stuck-after must be" in result.err
 
 
 def test_a_pending_version_with_rotation_off_is_stuck_at_once(cli: Cli, moto_url: str) -> None:
