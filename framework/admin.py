@@ -15,13 +15,11 @@ from contextlib import ExitStack
 from typing import Any
 
 from smrotate.errors import RotationStateError, SecretFormatError
-from smrotate.password_rotator import AccountFacts, PasswordRotator
+from smrotate.password_rotator import AccountFacts, Target
 from smrotate.rotator import StepContext
 
 ALLOW_PRIVILEGED_ENV = "ROTATION_ALLOW_PRIVILEGED"
 ADMIN_SECRET_ARN_ENV = "ADMIN_SECRET_ARN"  # noqa: S105 (a variable name)
-
-Target = PasswordRotator[Any, Any]
 
 
 def admin_account(rotator: Target, ctx: StepContext, user: Any) -> Any:

@@ -46,6 +46,7 @@ AccountT = TypeVar("AccountT", bound=Account)
 SessionT = TypeVar("SessionT")
 
 STRATEGY_ENV = "ROTATION_STRATEGY"
+_INSTALLED: set[type] = set()  # classes whose driver check passed in this process
 # The strategies and the hooks each needs beyond the two required ones.
 NEEDS = {
     "single-user": (),
@@ -222,9 +223,11 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
         """ConfigurationError naming the pip extra when `driver_module` is not installed, or
         the architecture when a `driver_native` package is built for another machine; imports
         nothing (`smrotate.drivers`). Shipped rotators call it when their module is imported;
-        createSecret calls it again before it stores anything."""
-        if cls.driver_module:
+        createSecret calls it before it stores anything. A pass is remembered for the process
+        (the files cannot change under a running function); a failure is checked again."""
+        if cls.driver_module and cls not in _INSTALLED:
             require_driver(cls.__name__, cls.driver_module, cls.driver_extra, cls.driver_native)
+            _INSTALLED.add(cls)
 
     def masterarn(self, ctx: StepContext, account: AccountT) -> str:
         """`account`'s `masterarn`; SecretFormatError, saying what to add, when it has none."""
@@ -269,3 +272,8 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
         Idempotent: once retired, those credentials no longer log in."""
         ctx = self.context(RotationEvent(Step.SET, description.arn, version), description)
         return self.strategy.retire(self, ctx, self.account(ctx, PENDING))
+
+
+# Any password rotator, for the code that drives one without knowing its account and session
+# types (the strategies, the admin guards, cleanup).
+Target = PasswordRotator[Any, Any]

@@ -148,6 +148,8 @@ class StepContext:
             return self._current()[1]
         if label == PENDING:
             return self._pending()[1]
+        if label != PREVIOUS:
+            raise ValueError(f"no version of a step is labelled {label!r}")
         found = self._previous()
         return None if found is None else found[1]
 

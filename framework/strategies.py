@@ -32,14 +32,12 @@ from smrotate.errors import (
     RotationStateError,
 )
 from smrotate.observability import logger
-from smrotate.password_rotator import PasswordRotator
+from smrotate.password_rotator import Target
 from smrotate.rotator import StepContext
 from smrotate.store import CURRENT, Secret
 
 DEFAULT_CLONE_SUFFIX = "_clone"
 DIGEST_LENGTH = 6  # hex digits of sha256(base) in a clone name cut short to fit the limit
-
-Target = PasswordRotator[Any, Any]
 
 
 class Strategy(ABC):

@@ -45,7 +45,7 @@ from smrotate.accounts import Account
 from smrotate.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
 from smrotate.labels import LabelChange, finish_changes, finish_labels
 from smrotate.operator.health import ROTATOR_HINT
-from smrotate.password_rotator import PasswordRotator
+from smrotate.password_rotator import Target
 from smrotate.store import (
     CLAIM_PREFIX,
     CURRENT,
@@ -55,8 +55,6 @@ from smrotate.store import (
     SecretStore,
     claim_label,
 )
-
-Target = PasswordRotator[Any, Any]
 
 # How many of the newest unlabelled versions cleanup tries when no labelled version logs in:
 # each is one GetSecretValue and one login (a refused one counts as a failed login).
