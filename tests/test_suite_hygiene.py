@@ -4,18 +4,42 @@ fixture failed to stop) is killed when the run ends, and the run fails naming it
 from __future__ import annotations
 
 import inspect
+import sys
 import textwrap
+import time
+from pathlib import Path
 
 import conftest
 import pytest
 
-LEAKY_TEST = """
+# The leaked process is Python itself, not a shell: what a shell does with `-c` (fork, or exec
+# its last command under a new command line) differs between shells and versions.
+LEAKY_TEST = f"""
 import subprocess
+import time
+from pathlib import Path
 
 
 def test_starts_a_process_and_never_stops_it(tmp_path):
-    subprocess.Popen(["sh", "-c", "sleep 120", "server", str(tmp_path)])
+    process = subprocess.Popen(
+        [{sys.executable!r}, "-c", "import time; time.sleep(120)", "server", str(tmp_path)]
+    )
+    command = Path(f"/proc/{{process.pid}}/cmdline")
+    deadline = time.monotonic() + 60
+    while str(tmp_path).encode() not in command.read_bytes():  # exec'd, not only forked
+        assert time.monotonic() < deadline, "the leaked process never started"
+        time.sleep(0.01)
+    (tmp_path.parent.parent / "leaked.pid").write_text(str(process.pid))
 """
+
+
+def _running(pid: int) -> bool:
+    """True while `pid` exists and is not a zombie waiting for its parent (init) to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_a_process_left_running_is_killed_and_fails_the_run(pytester: pytest.Pytester) -> None:
@@ -27,7 +51,12 @@ def test_a_process_left_running_is_killed_and_fails_the_run(pytester: pytest.Pyt
     pytester.makeconftest(header + textwrap.dedent(hooks))
     pytester.makepyfile(test_leaky=LEAKY_TEST)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.stdout.fnmatch_lines(["*servers left running, now killed: sh (*)*"])
+    leaked = int((pytester.path / "leaked.pid").read_text())
+    name = Path(sys.executable).name
+    result.stdout.fnmatch_lines([f"*servers left running, now killed: {name} ({leaked})*"])
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    basetemp = str(pytester.path)
-    assert not conftest._leftover_servers(basetemp)  # killed, not only reported
+    deadline = time.monotonic() + 30  # SIGKILL is sent, not awaited: give it time to land
+    while _running(leaked) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(leaked)  # killed, not only reported
+    assert not conftest._leftover_servers(str(pytester.path))
