@@ -14,21 +14,23 @@ LINK_TREE := $(wildcard build/__editable__.smrotate-*)
 
 .PHONY: demo test lint typecheck unit bench lock clean FORCE
 
-# $(call install,<extra>): the extra's locked requirements (locks/<extra>.txt, every file's hash
-# checked), then the checkout itself, editable, without resolving anything again.
+# $(call install,<extra>): uv (locks/uv.txt, by pip), then with uv the extra's locked
+# requirements (locks/<extra>.txt, every file's hash checked) and the checkout itself, editable,
+# without resolving anything again. uv installs in seconds what pip takes a minute for.
+UV = $(BIN)/uv pip install --quiet --python $(BIN)/python
 define install
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet --require-hashes -r locks/$(1).txt
-	$(BIN)/python -m pip install --quiet --no-deps -e . --config-settings editable_mode=strict
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r locks/uv.txt
+	$(UV) --require-hashes -r locks/$(1).txt
+	$(UV) --no-deps -e . --config-settings editable_mode=strict
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 endef
 
-$(STAMP): pyproject.toml locks/dev.txt $(if $(LINK_TREE),,FORCE)
+$(STAMP): pyproject.toml locks/uv.txt locks/dev.txt $(if $(LINK_TREE),,FORCE)
 	$(call install,dev)
 
-$(DEMO_STAMP): pyproject.toml locks/demo.txt $(if $(LINK_TREE),,FORCE)
+$(DEMO_STAMP): pyproject.toml locks/uv.txt locks/demo.txt $(if $(LINK_TREE),,FORCE)
 	$(call install,demo)
 
 # Resolve every lock again from pyproject.toml (newest releases that fit), with hashes for every
@@ -39,6 +41,8 @@ LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --
 lock: $(STAMP)
 	$(LOCK) --extra dev --upgrade -c locks/constraints.txt -o locks/dev.txt
 	for extra in demo postgres mysql; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
+	grep -o '^uv==[^ ]*' locks/dev.txt | $(BIN)/uv pip compile - --universal --python-version 3.11 \
+		--generate-hashes --quiet -c locks/dev.txt -o locks/uv.txt
 
 demo: $(if $(wildcard $(STAMP)),$(STAMP),$(DEMO_STAMP))
 	$(BIN)/smrotate demo
