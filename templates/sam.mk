@@ -17,6 +17,16 @@
 # only, each dist-info listing the files and wheel tags of every Python version
 # (merge_dist_info.py); with SAM_CA_BUNDLE=file, that file as certs/ca-bundle.pem (deploy with
 # databaseCaBundle=certs/ca-bundle.pem).
+#
+# Wheels are installed by uv when SAM_PYTHON has it (`SAM_PYTHON -m uv`: seconds), else by pip
+# (SAM_INSTALLER=uv or pip chooses).
+#
+# Bytecode: Lambda's /var/task is read-only, so a package without it compiles every module it
+# imports at every cold start. The package gets __pycache__/*.cpython-3XY.pyc for each Python of
+# SAM_BYTECODE_PYTHONS: interpreters, by default python<version> for each version of
+# LAMBDA_PYTHON_VERSIONS that this machine can run (the build says which it skipped). The .pyc
+# files are unchecked-hash: Python loads them without comparing them with the source, whose
+# modification times the zip does not keep exactly. SAM_BYTECODE_PYTHONS=none ships none.
 
 LAMBDA_PYTHON_VERSIONS ?= 3.11 3.12 3.13 3.14
 SAM_CA_BUNDLE ?=
@@ -29,20 +39,38 @@ SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing
 
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
 SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)
+# uv when SAM_PYTHON has it (`SAM_PYTHON -m uv`), else pip; SAM_INSTALLER=pip chooses pip.
+SAM_INSTALLER ?= $(if $(shell "$(SAM_PYTHON)" -m uv --version 2>/dev/null),uv,pip)
+# python<version> for each version it runs as (a pyenv shim that is not selected does not).
+SAM_BYTECODE_PYTHONS ?= $(foreach version,$(LAMBDA_PYTHON_VERSIONS),$(shell \
+	python$(version) -c 'import sys; print(sys.executable if "%d.%d" % sys.version_info[:2] == "$(version)" else "")' 2>/dev/null))
+
+# $(call sam_install,<extra>,<machine>,<version>,<target folder>): the extra's lock, as wheels for
+# that machine and Python version, binary only, every file's hash checked. One Python version
+# after the other with uv (its cache is faster alone), all at once with pip.
+ifeq ($(SAM_INSTALLER),uv)
+sam_install = "$(SAM_PYTHON)" -m uv pip install --quiet --python "$(SAM_PYTHON)" \
+	--only-binary :all: --python-platform $(2)-manylinux2014 --python-version $(3) \
+	--target "$(4)" --require-hashes -r "$(SAM_ROOT)/locks/$(1).txt"
+SAM_IN_PARALLEL = ;
+else
+sam_install = "$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-version-check \
+	--no-warn-conflicts --no-compile --only-binary=:all: --implementation cp \
+	--platform manylinux2014_$(2) --python-version $(3) --target "$(4)" \
+	--require-hashes -r "$(SAM_ROOT)/locks/$(1).txt"
+SAM_IN_PARALLEL = &
+endif
 
 # $(call sam_package,<extra>,<rotator>,<machine>): fill ARTIFACTS_DIR with one engine's package
 # for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt) and that rotator
 # alone (rotators/<rotator>/).
 define sam_package
 	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
-	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on manylinux2014_$(3)"
+	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on manylinux2014_$(3), by $(SAM_INSTALLER)"
 	@set -eu; work=$$(mktemp -d); trap 'rm -rf "$$work"' EXIT; \
 	pids=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
-		"$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-version-check --no-warn-conflicts \
-			--no-compile --only-binary=:all: --implementation cp --platform manylinux2014_$(3) \
-			--python-version $$version --target "$$work/$$version" \
-			--require-hashes -r "$(SAM_ROOT)/locks/$(1).txt" & \
-		pids="$$pids $$!"; \
+		$(call sam_install,$(1),$(3),$$version,$$work/$$version) $(SAM_IN_PARALLEL) \
+		pids="$$pids $${!:-}"; \
 	done; \
 	for pid in $$pids; do wait $$pid; done; \
 	clash=$$(cd "$$work" && ls -d */*.dist-info | sed 's|^[^/]*/||; s|\.dist-info$$||' \
@@ -50,6 +78,10 @@ define sam_package
 	if [ -n "$$clash" ]; then \
 		echo "sam.mk: Python versions resolved different releases of: $$clash" >&2; exit 1; \
 	fi; \
+	for version in $(LAMBDA_PYTHON_VERSIONS); do \
+		find "$$work/$$version/botocore/data" -mindepth 1 -maxdepth 1 -type d \
+			$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +; \
+	done; \
 	mkdir -p "$(ARTIFACTS_DIR)"; \
 	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done; \
 	"$(SAM_PYTHON)" "$(SAM_ROOT)/templates/merge_dist_info.py" "$(ARTIFACTS_DIR)" \
@@ -63,9 +95,25 @@ define sam_package
 	cp "$(SAM_ROOT)/rotators/__init__.py" "$(ARTIFACTS_DIR)/smrotate/rotators/"
 	cp -R "$(SAM_ROOT)/rotators/$(2)" "$(ARTIFACTS_DIR)/smrotate/rotators/$(2)"
 	rm -rf $(foreach path,$(SAM_NOT_IN_PACKAGE),"$(ARTIFACTS_DIR)/$(path)")
-	find "$(ARTIFACTS_DIR)/smrotate" -depth -name __pycache__ -exec rm -rf {} +
+	find "$(ARTIFACTS_DIR)" -depth -name __pycache__ -exec rm -rf {} +
+	$(call sam_bytecode)
 	$(if $(SAM_CA_BUNDLE),mkdir -p "$(ARTIFACTS_DIR)/certs")
 	$(if $(SAM_CA_BUNDLE),cp "$(SAM_CA_BUNDLE)" "$(ARTIFACTS_DIR)/certs/ca-bundle.pem")
+endef
+
+# Bytecode for each Python of SAM_BYTECODE_PYTHONS (see the top of this file).
+define sam_bytecode
+	@set -eu; compiled=""; \
+	for python in $(filter-out none,$(SAM_BYTECODE_PYTHONS)); do \
+		version=$$("$$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])'); \
+		"$$python" -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)" \
+			|| echo "sam.mk: Python $$version could not compile the files named above: they load from source"; \
+		compiled="$$compiled $$version"; \
+	done; \
+	missing=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
+		case " $$compiled " in *" $$version "*) ;; *) missing="$$missing $$version";; esac; \
+	done; \
+	echo "sam.mk: bytecode for Python$${compiled:- none}$${missing:+; none for$$missing (no interpreter here: set SAM_BYTECODE_PYTHONS)}"
 endef
 
 .PHONY: build-PostgreSQLRotationFunction build-PostgreSQLRotationFunctionArm64

@@ -121,6 +121,7 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[..
                     [*versions, *([here] if here not in versions else [])]
                 ),
                 "SAM_CA_BUNDLE": str(pki.ca),
+                "SAM_BYTECODE_PYTHONS": sys.executable,  # this Python's bytecode
             }
             command = [SAM, "build", "--template", str(TEMPLATES / file)]
             command += ["--build-dir", str(base / engine), "--build-in-source"]
@@ -128,6 +129,9 @@ def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[..
                 command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
             )
             assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+            said = run.stdout + run.stderr  # sam prints make's output on stderr
+            assert f"on manylinux2014_{NATIVE_ARCHITECTURE}, by uv" in said, said[-3000:]
+            assert f"sam.mk: bytecode for Python {here}" in said, said[-3000:]
             built[engine] = base / engine
         return built[engine] / (function + ("Arm64" if architecture == "arm64" else ""))
 
@@ -185,13 +189,69 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         assert not (package / absent).exists(), absent
     rotators = package / "smrotate" / "rotators"
     assert (rotators / engine / "__init__.py").is_file()
-    assert {p.name for p in rotators.iterdir()} == {"__init__.py", engine}  # no other rotator
+    assert {p.name for p in rotators.iterdir()} - {"__pycache__"} == {"__init__.py", engine}
     assert versions(package) == locked(engine), "the package must carry the lock's versions"
-    assert not list(package.rglob("*.pyc"))
     assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     for version in template_versions():
         tag = f"cpython-{version.replace('.', '')}-{NATIVE_ARCHITECTURE}-linux-gnu.so"
         assert list(package.rglob(f"*.{tag}")), f"no native file for Python {version}"
+
+
+# Imports the handler's module as Lambda does (-I -S -B, only the package on sys.path), makes the
+# Secrets Manager client a step makes, and prints
+# the package's files that Python compiled from source: none, when the bytecode is used.
+FROM_SOURCE = r"""
+import importlib, json, sys
+from importlib.machinery import SourceFileLoader
+package, module = sys.argv[1:3]
+sys.path.insert(0, package)
+compiled = []
+source_to_code = SourceFileLoader.source_to_code
+def recording(self, data, path, **kwargs):
+    compiled.append(str(path))
+    return source_to_code(self, data, path, **kwargs)
+SourceFileLoader.source_to_code = recording
+importlib.import_module(module)
+import boto3
+boto3.client("secretsmanager")  # what a step loads next: botocore, its client, its model
+print(json.dumps({"compiled": [p for p in compiled if p.startswith(package)],
+                  "modules": sum(1 for m in sys.modules.values()
+                                 if (getattr(m, "__file__", None) or "").startswith(package))}))
+"""
+
+
+def pyc_flags(path: Path) -> int:
+    """The flags word of a .pyc header (PEP 552): 0b01 hash-based, 0b10 checked against source."""
+    return int.from_bytes(path.read_bytes()[4:8], "little")
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_package_ships_bytecode_that_python_loads_without_compiling(
+    engine: str, sam_build: Callable[..., Path]
+) -> None:
+    """Lambda's /var/task is read-only: without bytecode in the package, each cold start would
+    compile every module it imports. The package's .pyc files are unchecked-hash ones (valid
+    whatever modification times the zip keeps), and importing the handler compiles nothing."""
+    package = sam_build(engine)
+    tag = sys.implementation.cache_tag
+    sources = [p for p in package.rglob("*.py") if "smrotate" in p.parts or "boto3" in p.parts]
+    assert sources
+    for source in sources:
+        cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        assert cached.is_file(), f"no bytecode for {source.relative_to(package)}"
+        assert pyc_flags(cached) == 0b01, cached
+    module = f"smrotate.rotators.{engine}"  # the handler's module
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", FROM_SOURCE, str(package), module],
+        cwd=package,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": REGION},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    report = json.loads(run.stdout)
+    assert report["modules"] > 200, "the handler's import loaded too little to prove anything"
+    assert report["compiled"] == []
 
 
 @pytest.mark.parametrize("engine", ENGINES)
