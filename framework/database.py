@@ -8,6 +8,7 @@ A SQL rotator is a `PasswordRotator` whose `schema` is a `Database`; its hooks t
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import ssl
@@ -59,20 +60,29 @@ class Tls:
 
     def context(self) -> ssl.SSLContext:
         """For drivers that take an SSLContext: the chain verified against `ca_path()`, the
-        host name checked, TLS 1.2 or later. TargetError (TLS) when the bundle cannot be read."""
+        host name checked, TLS 1.2 or later. One context per bundle file and version of it, made
+        once per process (reading a bundle costs about a millisecond per connection); a bundle
+        that changes on disk gets a new one. TargetError (TLS) when the bundle cannot be read."""
         path = self.ca_path()
         try:
-            context = ssl.create_default_context(cafile=path)
+            found = os.stat(path)
+            return _verified_context(path, found.st_mtime_ns, found.st_size)
         except (OSError, ssl.SSLError) as exc:
             raise TargetError(
                 f"cannot read the CA bundle {path} ({type(exc).__name__}: {exc.strerror or exc}); "
                 f"name a PEM file with 'sslrootcert' in the secret or {CA_BUNDLE_ENV}",
                 Failure.TLS,
             ) from None
-        context.check_hostname = True
-        context.verify_mode = ssl.CERT_REQUIRED
-        context.minimum_version = ssl.TLSVersion.TLSv1_2
-        return context
+
+
+@functools.lru_cache(maxsize=8)
+def _verified_context(path: str, mtime_ns: int, size: int) -> ssl.SSLContext:
+    """A client context that verifies against the bundle at `path` (as of `mtime_ns`, `size`)."""
+    context = ssl.create_default_context(cafile=path)
+    context.check_hostname = True
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
 
 
 @dataclass(frozen=True, kw_only=True)

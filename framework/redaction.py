@@ -57,6 +57,10 @@ _ASSIGNED_FIELD = re.compile(
 _lock = threading.Lock()
 _values: OrderedDict[str, None] = OrderedDict()
 _by_length: list[str] | None = None  # _values, longest first; None when it must be rebuilt
+# Each spelling under its first _MIN_LENGTH characters: with many values registered (a warm
+# process that rotated many secrets), `scrub` looks only at those whose prefix the text holds.
+_by_prefix: dict[str, set[str]] = {}
+_LINEAR_UP_TO = 128  # spellings; up to this many, trying each one is faster than the index
 
 
 def forms(value: str) -> set[str]:
@@ -98,8 +102,13 @@ def register(*values: str | None) -> None:
             for form in spellings:
                 _values[form] = None
                 _values.move_to_end(form)
+                _by_prefix.setdefault(form[:_MIN_LENGTH], set()).add(form)
         while len(_values) > _CAPACITY:
-            _values.popitem(last=False)
+            old, _ = _values.popitem(last=False)
+            same_prefix = _by_prefix[old[:_MIN_LENGTH]]
+            same_prefix.discard(old)
+            if not same_prefix:
+                del _by_prefix[old[:_MIN_LENGTH]]
         _by_length = None
 
 
@@ -112,17 +121,22 @@ def register_secret(secret_string: str, value: Mapping[str, Any] | None = None) 
         )
 
 
-def _longest_first() -> list[str]:
+def _candidates(text: str) -> list[str]:
+    """The registered spellings that may occur in `text`, longest first."""
     global _by_length  # noqa: PLW0603 - the process-wide registry
     with _lock:
-        if _by_length is None:
-            _by_length = sorted(_values, key=len, reverse=True)
-        return _by_length
+        if len(_values) <= _LINEAR_UP_TO:
+            if _by_length is None:
+                _by_length = sorted(_values, key=len, reverse=True)
+            return _by_length
+        grams = {text[i : i + _MIN_LENGTH] for i in range(len(text) - _MIN_LENGTH + 1)}
+        found = [form for prefix in grams & _by_prefix.keys() for form in _by_prefix[prefix]]
+    return sorted(found, key=len, reverse=True)
 
 
 def scrub(text: str) -> str:
     """Return `text` with every registered value replaced by the marker; longest values first."""
-    for form in _longest_first():
+    for form in _candidates(text):
         if form in text:
             text = text.replace(form, MARKER)
     return text
@@ -175,4 +189,5 @@ def forget_all() -> None:
     global _by_length  # noqa: PLW0603 - the process-wide registry
     with _lock:
         _values.clear()
+        _by_prefix.clear()
         _by_length = None

@@ -9,6 +9,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -81,6 +82,31 @@ def test_the_ca_bundle_may_come_from_the_environment(
     arn = make_secret(secret)
     rotate(arn, rotator(DATABASE_CA_BUNDLE=str(pki.ca)))
     assert mariadb.logs_in(user.name, value(sm, arn)["password"])
+
+
+def test_a_ca_bundle_replaced_on_disk_is_read_again(
+    sm: Any,
+    make_secret: MakeSecret,
+    mariadb: MariaDBServer,
+    mariadb_user: MakeUser,
+    pki: Pki,
+    tmp_path: Path,
+) -> None:
+    """The verified context is made once per bundle file, not per connection; a bundle that
+    changes (a CA rotated on disk) is read again: here, one that does not sign the server's
+    certificate, so the next rotation fails verification and changes nothing."""
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(pki.ca.read_bytes())
+    user = mariadb_user()
+    arn = make_secret(mariadb.secret(user.name, user.password, sslrootcert=str(bundle)))
+    rotate(arn, rotator())
+    password = value(sm, arn)["password"]
+    bundle.write_bytes(pki.other_ca.read_bytes() + b"\n")  # another CA (and another size)
+    error = failed(arn)
+    assert error.failure is Failure.TLS
+    assert "certificate verify failed" in str(error)
+    assert mariadb.logs_in(user.name, password)
+    assert value(sm, arn)["password"] == password
 
 
 @contextmanager
