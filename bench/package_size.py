@@ -67,7 +67,14 @@ def build(template: str, build_dir: Path) -> None:
     env = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
     command = [sam(), "build", "--template", str(TEMPLATES / template)]
     command += ["--build-dir", str(build_dir), "--build-in-source"]
-    subprocess.run(command, check=True, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    run = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
+    said = run.stdout + run.stderr  # sam prints make's output on stderr
+    if run.returncode:
+        sys.exit(f"sam build of {template} failed:\n{said[-4000:]}")
+    for line in said.splitlines():
+        if line.startswith("sam.mk: bytecode"):
+            print(f"{template}: {line}")
+            break
 
 
 def measure(package: Path) -> dict[str, Counter[str]]:
@@ -179,10 +186,12 @@ def main() -> None:
     here = "Arm64" if platform.machine().lower() in {"aarch64", "arm64"} else ""
     with tempfile.TemporaryDirectory(prefix="smrotate-size-") as scratch:
         base = args.build_dir or Path(scratch)
+        built: set[str] = set()  # one `sam build` per template builds all its functions
         for logical_id, template in functions().items():
             build_dir = base / Path(template).stem
-            if not (args.reuse and (build_dir / logical_id).is_dir()):
+            if template not in built and not (args.reuse and (build_dir / logical_id).is_dir()):
                 build(template, build_dir)
+                built.add(template)
             report(logical_id, measure(build_dir / logical_id))
             if logical_id.endswith("RotationFunction" + here):  # built for this machine
                 report_cold_import(build_dir / logical_id, args.runs)

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 import pytest
 from moto import mock_aws
 
@@ -34,6 +36,25 @@ __all__ = ["REGION", "enable_rotation", "labels"]
 pytest_plugins = ["pg_fixtures", "mariadb_fixtures", "moto_server_fixtures", "pytester"]
 
 LAMBDA_ARN = lambda_arn("smrotate-test")
+
+
+def _share_botocore_loader() -> None:
+    """One botocore data loader for every boto3 session the suite makes. Tests start from a
+    fresh session (`reset_clients`), and each session's own loader would parse endpoints.json
+    and the service model again: about 0.2 s per test. A loader's parsed files are read-only, as
+    every client of one session already shares them; the code under test is unchanged."""
+    loaders: dict[str | None, botocore.loaders.Loader] = {}
+    create = botocore.loaders.create_loader
+
+    def shared(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in loaders:
+            loaders[search_path_string] = create(search_path_string)
+        return loaders[search_path_string]
+
+    botocore.session.create_loader = shared
+
+
+_share_botocore_loader()
 
 
 @pytest.fixture(autouse=True)

@@ -141,7 +141,13 @@ def case_steps_twice(subject: Subject, recorder: Recorder) -> None:
 
 
 def case_crash_points(subject: Subject, recorder: Recorder) -> None:
-    """Kill the run before and after each write, then resume it with the same token."""
+    """Kill the run before and after each write, then resume it with the same token.
+
+    Every write of each of `subject.crash_rotations` rotations is a crash point, twice (before
+    and after it). The points are taken in chains: one secret takes a crash point of its first
+    rotation, is resumed, then takes one of its second rotation, and so on, so that no crash
+    point needs rotations run only to reach it, and every rotation after the first starts from
+    a secret that has survived a crash (whose state must be as good as a clean rotation's)."""
     with World(subject, recorder) as world:
         probe = world.new_secret()
         counts = []
@@ -156,19 +162,30 @@ def case_crash_points(subject: Subject, recorder: Recorder) -> None:
                 f"rotation {n + 1} made no write to the target that the kit could see: check "
                 "the subject's write_points",
             )
-        for rotation, count in enumerate(counts):
-            for index in range(count):
-                for after in (False, True):
-                    _crash_and_resume(world, rotation, index, after, recorder)
+        points = [[(i, after) for i in range(count) for after in (False, True)] for count in counts]
+        for chain in range(max(len(crashes) for crashes in points)):
+            arn = world.new_secret()
+            survived: list[str] = []
+            for rotation, crashes in enumerate(points):
+                if all(chain >= len(later) for later in points[rotation:]):
+                    break  # no crash point left for this chain
+                history = f" (the secret survived: {'; '.join(survived)})" if survived else ""
+                if chain >= len(crashes):
+                    _rotate_ok(world, arn, f"rotation {rotation + 1}{history}")
+                    continue
+                index, after = crashes[chain]
+                point = _crash_and_resume(world, arn, rotation, index, after=after, history=history)
+                survived.append(point)
+                recorder.count("crash points")
+                recorder.count("survived")
 
 
 def _crash_and_resume(
-    world: World, rotation: int, index: int, after: bool, recorder: Recorder
-) -> None:
+    world: World, arn: str, rotation: int, index: int, *, after: bool, history: str
+) -> str:
+    """Crash rotation `rotation` of `arn` at write `index` (before it, or after), check what is
+    left, resume with the same token and check it finished; the crash point, named."""
     subject = world.subject
-    arn = world.new_secret()
-    for n in range(rotation):
-        _rotate_ok(world, arn, f"rotation {n + 1} before the crash")
     injector = Injector(crash_at=index, crash_after=after)
     token = str(uuid.uuid4())
     with (
@@ -176,15 +193,16 @@ def _crash_and_resume(
         contextlib.suppress(SimulatedCrash),
     ):
         world.rotate(arn, rotator, token=token)
-    where = f"crash {'after' if after else 'before'} write #{index} of rotation {rotation + 1}"
+    point = f"crash {'after' if after else 'before'} write #{index} of rotation {rotation + 1}"
+    where = point + history
     expect(
         injector.crashed is not None,
         f"{where}: the write was never reached (the run is not repeatable)",
     )
-    recorder.count("crash points")
     crashed = injector.crashed
     if crashed is not None:
-        where = f"{where} ({crashed.where} {crashed.method})"
+        point = f"{point} ({crashed.where} {crashed.method})"
+        where = point + history
     check_labels(world, arn, where)
     current_ok = subject.logs_in(world.value(arn, label=CURRENT))
     pending = world.holder(arn, PENDING)
@@ -199,7 +217,7 @@ def _crash_and_resume(
     result = world.rotate(arn, token=token)
     expect(result.ok, f"{where}: resuming failed at {result.failed_step}: {result.error}")
     check_finished(world, arn, token, f"{where}, resumed")
-    recorder.count("survived")
+    return point
 
 
 FAULTS: dict[str, Callable[[], BaseException]] = {
