@@ -18,6 +18,7 @@ from smrotate.operator.cli import main
 from smrotate.operator.exit_codes import ExitCode
 from smrotate.store import SecretDescription, SecretStore
 from smrotate.testing.aws import REGION, labels
+from smrotate.testing.patience import scaled
 
 ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf"
 FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:rotator"
@@ -296,7 +297,7 @@ def test_watch_sends_a_heartbeat_while_nothing_changes() -> None:
         store,
         "app/db",
         T,
-        timeout=900,
+        timeout=scaled(900),
         stall=300,
         interval=5,
         report=lines.append,

@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from smrotate.testing.patience import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # Records every value registered as secret, and turns scrubbing off: the scan below must see
@@ -98,7 +100,7 @@ def run_demo(
         env=demo_env(folder),
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=scaled(300),
         check=False,
         **as_user(account),
     )

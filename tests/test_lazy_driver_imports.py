@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from smrotate.testing.patience import scaled
+
 ROOT = Path(__file__).resolve().parent.parent
 
 STEPS = """
@@ -70,7 +72,7 @@ def test_only_the_steps_that_log_in_import_the_driver(
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120),
         check=False,
     )
     assert done.returncode == 0, done.stderr

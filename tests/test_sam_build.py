@@ -30,6 +30,7 @@ from sam_templates import transform as sam_transform
 
 from smrotate.drivers import elf_architecture
 from smrotate.testing.aws import REGION, enable_rotation
+from smrotate.testing.patience import scaled
 from smrotate.testing.tls import Pki
 
 pytestmark = pytest.mark.slow
@@ -352,7 +353,7 @@ def run_like_lambda(
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=scaled(300),
     )
     output = run.stdout + run.stderr
     lines = [line for line in run.stdout.splitlines() if line.startswith(MARKER)]

@@ -38,6 +38,7 @@ from sam_templates import (
 
 from smrotate.errors import SecretFormatError
 from smrotate.operator.driver import LocalDriver
+from smrotate.testing.patience import scaled
 
 VARIANTS = [
     pytest.param(engine, strategy, optional, id=f"{engine}-{strategy}-{label}")
@@ -81,7 +82,7 @@ def test_sam_validate_lint_passes(engine: str) -> None:
         text=True,
         env=env,
         check=False,
-        timeout=120,
+        timeout=scaled(120),
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "is a valid SAM Template" in run.stdout + run.stderr

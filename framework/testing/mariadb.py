@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smrotate.testing.aws import free_port
+from smrotate.testing.patience import scaled
 from smrotate.testing.tls import Pki
 
 if TYPE_CHECKING:
@@ -169,7 +170,7 @@ class MariaDBServer:
                     "--auth-root-authentication-method=socket", "--skip-test-db",
                     "--skip-name-resolve", f"--extra-file={setup}", *self._user_args(),
                 ],
-                capture_output=True, text=True, timeout=120, check=False, cwd=self.folder,
+                capture_output=True, text=True, timeout=scaled(120), check=False, cwd=self.folder,
             )  # fmt: skip
         finally:
             setup.unlink()
@@ -215,7 +216,7 @@ class MariaDBServer:
         """Poll until the admin logs in over TLS; False when the server exits or times out."""
         import pymysql
 
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + scaled(timeout)
         delay = 0.02
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:

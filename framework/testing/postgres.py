@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from smrotate.testing.aws import free_port
+from smrotate.testing.patience import scaled
 from smrotate.testing.tls import Pki
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ class PostgresServer:
             capture_output=True,
             text=True,
             cwd=self.folder,
-            timeout=120,
+            timeout=scaled(120),
             check=False,
             env={**os.environ, "LC_ALL": "C"},
             **extra,
@@ -269,7 +270,7 @@ class PostgresServer:
             self.port = free_port()
             try:
                 self._run(
-                    "pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data),
+                    "pg_ctl", "start", "-w", "-t", str(round(scaled(60))), "-D", str(self.data),
                     "-l", str(self.log_file), "-o", f"-p {self.port}",
                 )  # fmt: skip
                 return

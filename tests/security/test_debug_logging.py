@@ -35,6 +35,7 @@ from smrotate import observability
 from smrotate.accounts import Account
 from smrotate.operator.driver import LocalDriver, RotationResult
 from smrotate.rotators.postgresql import PostgreSQLRotator
+from smrotate.testing.patience import scaled
 from smrotate.testing.postgres import PostgresServer
 
 TESTS = Path(__file__).resolve().parent.parent
@@ -348,7 +349,7 @@ def test_a_fresh_process_with_basic_config_at_debug_leaks_nothing(
         env={**env, "POWERTOOLS_METRICS_DISABLED": "true"},
         cwd=tmp_path,
         check=False,
-        timeout=120,
+        timeout=scaled(120),
     )
     assert run.returncode == 0, run.stderr[-3000:]
     values = json.loads(result_file.read_text())

@@ -25,6 +25,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from smrotate.rotator import Rotator
+from smrotate.testing.patience import scaled
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
 TARGET_CHANGES = ("set_own_password", "set_password", "sync_clone")
@@ -193,7 +194,7 @@ def race(
         sender.close()
         racers.append((process, receiver))
     outcomes = []
-    deadline = time.monotonic() + RACE_TIMEOUT
+    deadline = time.monotonic() + scaled(RACE_TIMEOUT)
     for process, receiver in racers:
         outcome = Outcome(None, ok=False, refused=False, error="the racer timed out")
         if receiver.poll(max(0.0, deadline - time.monotonic())):
