@@ -57,10 +57,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy -p smrotate
 	$(BIN)/mypy
 
-# pytest-xdist: one worker per core, each with its own private servers.
+# pytest-xdist: one worker per core, each with its own private servers, handed two tests at a
+# time, the longest first (tests/conftest.py); builds are shared by the workers (tests/shared.py).
 WORKERS ?= auto
 unit: $(STAMP)
-	$(BIN)/pytest -n $(WORKERS) --dist worksteal
+	$(BIN)/pytest -n $(WORKERS) --dist load --maxschedchunk 2
 
 bench: $(STAMP)
 	$(BIN)/python bench/api_calls.py

@@ -15,6 +15,7 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
+from shared import once_per_run
 
 from smrotate import redaction
 from smrotate.rds import reset_client as reset_rds_client
@@ -28,7 +29,7 @@ from smrotate.testing.aws import (
     labels,
     lambda_arn,
 )
-from smrotate.testing.tls import Pki, make_pki
+from smrotate.testing.tls import Pki, make_pki, pki_in
 
 __all__ = ["REGION", "enable_rotation", "labels"]
 
@@ -77,8 +78,11 @@ def assert_labels_unique() -> None:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """The suite's certificate authority and server certificate (made once per run)."""
-    return make_pki(tmp_path_factory.mktemp("pki"))
+    """The suite's certificate authority and server certificate: made once per run and shared
+    by the workers, so that what one worker builds with the CA (a Lambda package's bundle)
+    verifies every worker's servers."""
+    with once_per_run(tmp_path_factory, "pki") as (folder, build):
+        return make_pki(folder) if build else pki_in(folder)
 
 
 @pytest.fixture
@@ -110,6 +114,20 @@ def make_secret(sm: Any) -> MakeSecret:
         return str(arn)
 
     return make
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (the kit's crash points, then the ones marked slow), so that
+    pytest-xdist (`--dist load --maxschedchunk 2`: two tests at a time per worker) starts them
+    while the rest fill in around them, instead of finding one at the end of a worker's queue.
+    Otherwise the collection order stays."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.name.startswith("test_crash_points"):
+            return 0
+        return 1 if item.get_closest_marker("slow") else 2
+
+    items.sort(key=rank)
 
 
 def _leftover_servers(basetemp: str) -> dict[int, str]:

@@ -25,6 +25,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from shared import once_per_run
 
 pytestmark = pytest.mark.slow  # 6 to 15 s here, most of it the isolated build
 
@@ -129,10 +130,11 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def wheel(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The wheel built from that copy, once per run."""
-    out = tmp_path_factory.mktemp("wheel")
-    command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out)]
-    checked([*command, str(source)], source)
+    """The wheel built from that copy, once per run (shared by the workers)."""
+    with once_per_run(tmp_path_factory, "wheel") as (out, build):
+        if build:
+            command = [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "-w", str(out)]
+            checked([*command, str(source)], source)
     (built,) = out.glob("*.whl")
     return built
 
@@ -147,12 +149,15 @@ def wheel_files(wheel: Path) -> list[str]:
 
 @pytest.fixture(scope="session")
 def fresh_venv(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A fresh venv (without pip) holding only the wheel, installed with --no-deps."""
-    path = tmp_path_factory.mktemp("venv") / "venv"
-    venv.EnvBuilder(with_pip=False).create(path)
-    python = path / "bin" / "python"
-    command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
-    checked([*command, "--no-deps", "--no-index", str(wheel)], path)
+    """A fresh venv (without pip) holding only the wheel, installed with --no-deps; made once
+    per run (shared by the workers: the tests only read it and run its Python)."""
+    with once_per_run(tmp_path_factory, "venv") as (folder, build):
+        path = folder / "venv"
+        if build:
+            venv.EnvBuilder(with_pip=False).create(path)
+            python = path / "bin" / "python"
+            command = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+            checked([*command, "--no-deps", "--no-index", str(wheel)], path)
     return path
 
 

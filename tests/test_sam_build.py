@@ -27,6 +27,7 @@ from packaging.utils import canonicalize_name
 from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES, Resolved
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
+from shared import once_per_run
 
 from smrotate.drivers import elf_architecture
 from smrotate.testing.aws import REGION, enable_rotation
@@ -103,38 +104,36 @@ def template_versions() -> list[str]:
 
 @pytest.fixture(scope="session")
 def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[..., Path]:
-    """`sam build` of an engine's template on first use (then reused): the package folder for
-    `architecture` (default: this machine's; the build makes both). Built with the suite's CA
-    as the package's CA bundle (SAM_CA_BUNDLE)."""
-    base = tmp_path_factory.mktemp("sam-build")
-    built: dict[str, Path] = {}
+    """`sam build` of an engine's template on first use (once per run, shared by the workers):
+    the package folder for `architecture` (default: this machine's; the build makes both).
+    Built with the suite's CA as the package's CA bundle (SAM_CA_BUNDLE)."""
     versions = template_versions()
     here = f"{sys.version_info.major}.{sys.version_info.minor}"
 
     def build(engine: str, architecture: str = LAMBDA_ARCHITECTURE) -> Path:
         file, function = ENGINES[engine]
-        if engine not in built:
-            env = {
-                **os.environ,
-                "SAM_CLI_TELEMETRY": "0",
-                "SAM_PYTHON": sys.executable,  # the pip that downloads the wheels
-                "LAMBDA_PYTHON_VERSIONS": " ".join(
-                    [*versions, *([here] if here not in versions else [])]
-                ),
-                "SAM_CA_BUNDLE": str(pki.ca),
-                "SAM_BYTECODE_PYTHONS": sys.executable,  # this Python's bytecode
-            }
-            command = [SAM, "build", "--template", str(TEMPLATES / file)]
-            command += ["--build-dir", str(base / engine), "--build-in-source"]
-            run = subprocess.run(
-                command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
-            )
-            assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
-            said = run.stdout + run.stderr  # sam prints make's output on stderr
-            assert f"on manylinux2014_{NATIVE_ARCHITECTURE}, by uv" in said, said[-3000:]
-            assert f"sam.mk: bytecode for Python {here}" in said, said[-3000:]
-            built[engine] = base / engine
-        return built[engine] / (function + ("Arm64" if architecture == "arm64" else ""))
+        with once_per_run(tmp_path_factory, f"sam-build-{engine}") as (folder, needed):
+            if needed:
+                env = {
+                    **os.environ,
+                    "SAM_CLI_TELEMETRY": "0",
+                    "SAM_PYTHON": sys.executable,  # the uv that downloads the wheels
+                    "LAMBDA_PYTHON_VERSIONS": " ".join(
+                        [*versions, *([here] if here not in versions else [])]
+                    ),
+                    "SAM_CA_BUNDLE": str(pki.ca),
+                    "SAM_BYTECODE_PYTHONS": sys.executable,  # this Python's bytecode
+                }
+                command = [SAM, "build", "--template", str(TEMPLATES / file)]
+                command += ["--build-dir", str(folder), "--build-in-source"]
+                run = subprocess.run(
+                    command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+                )
+                said = run.stdout + run.stderr  # sam prints make's output on stderr
+                assert run.returncode == 0, said[-6000:]
+                assert f"on manylinux2014_{NATIVE_ARCHITECTURE}, by uv" in said, said[-3000:]
+                assert f"sam.mk: bytecode for Python {here}" in said, said[-3000:]
+        return folder / (function + ("Arm64" if architecture == "arm64" else ""))
 
     return build
 

@@ -125,6 +125,13 @@ class MariaDBServer:
         return self.folder / "data"
 
     @property
+    def tmp(self) -> Path:
+        """The server's own temporary folder: two servers bootstrapping at once in the shared
+        /tmp can trip over each other's temporary tables (seen: 'Unknown table
+        mysql.tmp_user_sys' from mariadb-install-db)."""
+        return self.folder / "tmp"
+
+    @property
     def log_file(self) -> Path:
         """The general log: every connection (and refused login) and every statement."""
         return self.folder / "general.log"
@@ -161,6 +168,7 @@ class MariaDBServer:
                 ),
             ]
         statements.append(("FLUSH PRIVILEGES", ()))
+        self.tmp.mkdir(mode=0o700, exist_ok=True)
         setup.touch(mode=0o600)  # holds the admin's password until the install is done
         try:
             setup.write_text("".join(f"{_render(text, params)};\n" for text, params in statements))
@@ -168,7 +176,8 @@ class MariaDBServer:
                 [
                     str(install_db), "--no-defaults", f"--datadir={self.data}",
                     "--auth-root-authentication-method=socket", "--skip-test-db",
-                    "--skip-name-resolve", f"--extra-file={setup}", *self._user_args(),
+                    "--skip-name-resolve", f"--extra-file={setup}", f"--tmpdir={self.tmp}",
+                    *self._user_args(),
                 ],
                 capture_output=True, text=True, timeout=scaled(120), check=False, cwd=self.folder,
             )  # fmt: skip
@@ -192,7 +201,7 @@ class MariaDBServer:
                     str(mariadbd), "--no-defaults", f"--datadir={self.data}",
                     f"--socket={self.socket}", f"--port={self.port}",
                     "--bind-address=127.0.0.1", "--skip-name-resolve",
-                    f"--pid-file={self.folder / 'mariadbd.pid'}",
+                    f"--pid-file={self.folder / 'mariadbd.pid'}", f"--tmpdir={self.tmp}",
                     f"--log-error={self.error_log_file}",
                     "--general-log", f"--general-log-file={self.log_file}",
                     f"--ssl-ca={pki.ca.resolve()}", f"--ssl-cert={pki.server_cert.resolve()}",

@@ -117,9 +117,19 @@ def make_pki(folder: Path) -> Pki:
     ca, ca_key = _ca("smrotate test CA")
     other, _ = _ca("smrotate unrelated CA")
     server, server_key = _leaf(ca, ca_key, [x509.DNSName("localhost")])
+    pki = pki_in(folder)
+    _write(pki.ca, _pem(ca))
+    _write(pki.server_cert, _pem(server))
+    _write(pki.server_key, _key_pem(server_key), 0o600)
+    _write(pki.other_ca, _pem(other))
+    return pki
+
+
+def pki_in(folder: Path) -> Pki:
+    """The files `make_pki(folder)` writes (or wrote: to reuse them)."""
     return Pki(
-        ca=_write(folder / "ca.pem", _pem(ca)),
-        server_cert=_write(folder / "server.pem", _pem(server)),
-        server_key=_write(folder / "server.key", _key_pem(server_key), 0o600),
-        other_ca=_write(folder / "other-ca.pem", _pem(other)),
+        ca=folder / "ca.pem",
+        server_cert=folder / "server.pem",
+        server_key=folder / "server.key",
+        other_ca=folder / "other-ca.pem",
     )

@@ -21,6 +21,14 @@ from smrotate.testing.kit import attacks, cases
 from smrotate.testing.kit.recorder import Recorder
 from smrotate.testing.kit.subject import Subject
 
+# The crash points are split into this many tests, so that pytest-xdist can run them side by
+# side: a database rotator's full set takes a minute in one test.
+CRASH_POINT_PARTS = 4
+
+
+def _part_ids(part: int) -> str:
+    return f"part {part + 1} of {CRASH_POINT_PARTS}"
+
 
 class ConformanceSuite:
     """The conformance cases; a subclass supplies the `subject` fixture."""
@@ -65,9 +73,11 @@ class ConformanceSuite:
         """Every step twice, then again after the rotation finished."""
         cases.case_steps_twice(subject, kit_recorder)
 
-    def test_crash_points(self, subject: Subject, kit_recorder: Recorder) -> None:
-        """A crash before and after every write, each resumed with the same token."""
-        cases.case_crash_points(subject, kit_recorder)
+    @pytest.mark.parametrize("part", range(CRASH_POINT_PARTS), ids=_part_ids)
+    def test_crash_points(self, subject: Subject, kit_recorder: Recorder, part: int) -> None:
+        """A crash before and after every write, each resumed with the same token (in
+        CRASH_POINT_PARTS tests, which together cover every crash point once)."""
+        cases.case_crash_points(subject, kit_recorder, part, CRASH_POINT_PARTS)
 
     @pytest.mark.parametrize("fault", sorted(cases.FAULTS))
     def test_target_failure(self, subject: Subject, kit_recorder: Recorder, fault: str) -> None:
