@@ -129,7 +129,8 @@ def _candidates(text: str) -> list[str]:
             if _by_length is None:
                 _by_length = sorted(_values, key=len, reverse=True)
             return _by_length
-        grams = {text[i : i + _MIN_LENGTH] for i in range(len(text) - _MIN_LENGTH + 1)}
+    grams = {text[i : i + _MIN_LENGTH] for i in range(len(text) - _MIN_LENGTH + 1)}
+    with _lock:  # the text's prefixes are made outside it: the lock is process-wide
         found = [form for prefix in grams & _by_prefix.keys() for form in _by_prefix[prefix]]
     return sorted(found, key=len, reverse=True)
 

@@ -61,6 +61,11 @@ sam_install = "$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-versi
 SAM_IN_PARALLEL = &
 endif
 
+# $(call sam_drop_models,<folder>): botocore's API models in <folder>, but SAM_BOTOCORE_SERVICES';
+# done in each Python version's install before they are copied together (less to copy).
+sam_drop_models = find "$(1)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
+	$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
+
 # $(call sam_package,<extra>,<rotator>,<machine>): fill ARTIFACTS_DIR with one engine's package
 # for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt) and that rotator
 # alone (rotators/<rotator>/).
@@ -78,17 +83,13 @@ define sam_package
 	if [ -n "$$clash" ]; then \
 		echo "sam.mk: Python versions resolved different releases of: $$clash" >&2; exit 1; \
 	fi; \
-	for version in $(LAMBDA_PYTHON_VERSIONS); do \
-		find "$$work/$$version/botocore/data" -mindepth 1 -maxdepth 1 -type d \
-			$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +; \
-	done; \
+	for version in $(LAMBDA_PYTHON_VERSIONS); do $(call sam_drop_models,$$work/$$version); done; \
 	mkdir -p "$(ARTIFACTS_DIR)"; \
 	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done; \
 	"$(SAM_PYTHON)" "$(SAM_ROOT)/templates/merge_dist_info.py" "$(ARTIFACTS_DIR)" \
 		$(foreach version,$(LAMBDA_PYTHON_VERSIONS),"$$work/$(version)")
 	rm -rf "$(ARTIFACTS_DIR)/bin"
-	find "$(ARTIFACTS_DIR)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
-		$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
+	$(call sam_drop_models,$(ARTIFACTS_DIR))  # a model left from an earlier build there
 	rm -rf "$(ARTIFACTS_DIR)/smrotate"
 	cp -R "$(SAM_ROOT)/framework" "$(ARTIFACTS_DIR)/smrotate"
 	mkdir -p "$(ARTIFACTS_DIR)/smrotate/rotators"
@@ -113,7 +114,7 @@ define sam_bytecode
 	missing=""; for version in $(LAMBDA_PYTHON_VERSIONS); do \
 		case " $$compiled " in *" $$version "*) ;; *) missing="$$missing $$version";; esac; \
 	done; \
-	echo "sam.mk: bytecode for Python$${compiled:- none}$${missing:+; none for$$missing (no interpreter here: set SAM_BYTECODE_PYTHONS)}"
+	echo "sam.mk: bytecode for Python$${compiled:- none}$${missing:+; none for$$missing (SAM_BYTECODE_PYTHONS has no interpreter for them)}"
 endef
 
 .PHONY: build-PostgreSQLRotationFunction build-PostgreSQLRotationFunctionArm64

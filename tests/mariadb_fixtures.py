@@ -78,8 +78,12 @@ def mariadb_user(mariadb: MariaDBServer) -> Iterator[MakeUser]:
         return user
 
     yield make
+    drop_users(mariadb, *made, "smrotate_new_")  # and staging rows a failed clone creation left
+
+
+def drop_users(mariadb: MariaDBServer, *prefixes: str) -> None:
+    """Drop every account (all its host rows) whose user name starts with one of `prefixes`."""
     users = {str(row[0]) for row in mariadb.execute("SELECT DISTINCT User FROM mysql.user")}
-    prefixes = (*made, "smrotate_new_")  # and staging rows a failed clone creation left
     for user in sorted(u for u in users if u.startswith(prefixes)):
         mariadb.drop_user(user)
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pymysql.cursors
 import pytest
+from mariadb_fixtures import drop_users
 
 from smrotate.rotators.mysql import MySQLRotator
 from smrotate.store import Secret
@@ -25,9 +26,7 @@ def kit_mariadb(mariadb: MariaDBServer) -> Iterator[MariaDBServer]:
     after each test. A crash-point test makes hundreds, and a large user table slows every
     later test that reads it (the attack tests list accounts) by seconds."""
     yield mariadb
-    made = mariadb.execute("SELECT DISTINCT User FROM mysql.user WHERE User LIKE %s", ("kit\\_%",))
-    for (user,) in made:
-        mariadb.drop_user(str(user))
+    drop_users(mariadb, "kit_")
 
 
 def mysql_subject(server: MariaDBServer, strategy: str) -> Subject:
