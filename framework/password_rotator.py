@@ -4,9 +4,14 @@ Required hooks (each contract in its docstring):
 - `login(account)`: a session as that account;
 - `set_own_password(session, account, password)`: the logged-in user sets its own password.
 
-Optional hooks whose presence declares the admin strategies (`strategies` is computed from them):
+Every password rotator offers single-user and alternating-pair (a pair of users created
+beforehand, each setting its own password). Optional hooks whose presence declares the other
+strategies (`strategies` is computed from them):
 - `set_password(admin, username, password)`: single-user-via-admin;
-- `sync_clone(admin, base, clone, password)`: with set_password, alternating-users.
+- `sync_clone(admin, base, clone, password)`: with set_password, alternating-users;
+- `add_password(session, account, password)`: dual-password (targets that keep two passwords).
+`unusable_strategy(strategy, account)` lets a rotator refuse a strategy for a target it knows
+cannot do it (MariaDB has no dual passwords) before createSecret stores anything.
 
 Optional guards, read-only: `session_facts` (who the target says a session is: the engine checks
 identity and TLS after every login), `account_facts` (privileged accounts and clone marks),
@@ -52,7 +57,13 @@ NEEDS = {
     "single-user": (),
     "single-user-via-admin": ("set_password",),
     "alternating-users": ("set_password", "sync_clone"),
+    "alternating-pair": (),
+    "dual-password": ("add_password",),
 }
+
+
+# The hooks that change the target (the kit crashes and delays around each call).
+WRITE_HOOKS = ("set_own_password", "set_password", "sync_clone", "add_password")
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,18 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
         (with `password`). An existing clone keeps its password and is re-synced from `base`.
         Idempotent."""
         raise NotImplementedError
+
+    def add_password(self, session: SessionT, account: AccountT, password: str) -> bool:
+        """As the user logged in with `account`, make `password` its newest password and keep
+        `account.password` working too; older passwords stop working (the target keeps two).
+        False, changing nothing, when `account.password` is no longer the user's newest (the
+        password was added before: the engine then checks that `password` logs in)."""
+        raise NotImplementedError
+
+    def unusable_strategy(self, strategy: str, account: AccountT) -> str | None:
+        """Why `strategy` cannot work at `account`'s target as far as the secret tells (no
+        login), or None. Asked at createSecret, before anything is stored."""
+        return None
 
     def session_facts(self, session: SessionT) -> SessionFacts | None:
         """Who the target says `session` is (and whether it runs over TLS); None: it cannot
@@ -247,6 +270,11 @@ class PasswordRotator(Rotator, Generic[AccountT, SessionT]):
         strategy = self.strategy
         self.check_installed()
         current = self.account(ctx, CURRENT)
+        if (why := self.unusable_strategy(strategy.name, current)) is not None:
+            raise ConfigurationError(
+                f"{STRATEGY_ENV} is {strategy.name}, which cannot work for secret "
+                f"{ctx.description.name}: {why}; nothing was stored"
+            )
         if strategy.needs_admin:
             self.masterarn(ctx, current)
         return strategy.build_pending(self, ctx, current)

@@ -14,6 +14,11 @@ uses the rotator's hooks and the admin guards (`smrotate.admin`). Strategies:
   `app_clone`), so the previous credentials keep working until the next rotation. The admin
   creates the clone on first use and sets the inactive user's password; AWSCURRENT must log in
   before the admin secret is used (confused-deputy guard).
+- `alternating-pair`: two users created beforehand, no admin. AWSPREVIOUS holds the other
+  user's credentials; each rotation logs in as that user and sets its own password, so the
+  previous credentials keep working until the next rotation.
+- `dual-password`: one user whose target keeps two passwords (`add_password`): setSecret adds
+  the new one and keeps AWSCURRENT's, which the next rotation's setSecret pushes out.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from smrotate.errors import (
     IdentityMismatchError,
     LoginRefusedError,
     RotationStateError,
+    SecretFormatError,
 )
 from smrotate.observability import logger
 from smrotate.password_rotator import Target
@@ -254,6 +260,118 @@ class AlternatingUsers(Strategy):
         return True
 
 
+class AlternatingPair(Strategy):
+    """Two users created beforehand take turns; each sets its own password, no admin."""
+
+    name = "alternating-pair"
+    needs_admin = False
+    retires = True
+
+    def other(self, rotator: Target, ctx: StepContext, current: Account) -> Account:
+        """The pair's inactive user: AWSPREVIOUS, which must name another user at the same
+        target; SecretFormatError saying how to store it otherwise."""
+        previous: Account | None = rotator.previous_account(ctx)
+        if (
+            previous is None
+            or previous.username == current.username
+            or previous.target != current.target
+        ):
+            found = "no AWSPREVIOUS"
+            if previous is not None:
+                found = f"AWSPREVIOUS naming {previous.describe()}"
+            raise SecretFormatError(
+                f"strategy {self.name} takes turns between two users created beforehand, and "
+                f"secret {ctx.description.name} has {found}: AWSPREVIOUS must hold the second "
+                f"user's credentials at the same host and port as {current.describe()}. Store "
+                "the second user's value with put-secret-value, then the first user's value "
+                "again (the second moves to AWSPREVIOUS), then rotate (docs/strategies.md"
+                "#alternating-pair)"
+            )
+        return previous
+
+    def pending_username(self, rotator: Target, ctx: StepContext, current: Account) -> str:
+        return self.other(rotator, ctx, current).username
+
+    def apply(self, rotator: Target, ctx: StepContext, pending: Account) -> None:
+        current = rotator.account(ctx, CURRENT)
+        self.check_pending(rotator, ctx, current, pending)
+        other = self.other(rotator, ctx, current)
+        with ExitStack() as stack:
+            try:
+                session = stack.enter_context(rotator.open(other))
+            except LoginRefusedError:
+                if rotator.logs_in(pending):
+                    logger.info("AWSPENDING already logs in; nothing to set")
+                    return
+                raise LoginRefusedError(
+                    f"neither AWSPREVIOUS nor AWSPENDING of secret {ctx.description.name} logs "
+                    f"in as {other.username!r}, the pair's inactive user; set its password by "
+                    "hand to the AWSPREVIOUS value, then retry (AWSCURRENT is unchanged)"
+                ) from None
+            ctx.confirm_pending()
+            rotator.set_own_password(session, other, pending.password)
+        logger.info("the inactive user of the pair changed its own password")
+
+    def retire(self, rotator: Target, ctx: StepContext, pending: Account) -> bool:
+        """The inactive user holds the discarded password: it sets its own password back to
+        AWSPREVIOUS's (a fresh one if AWSPREVIOUS names another user), so the next rotation
+        finds the pair as it was."""
+        current = rotator.account(ctx, CURRENT)
+        if pending.username == current.username or not rotator.logs_in(pending):
+            return False
+        previous = rotator.previous_account(ctx)
+        restore = ctx.new_password()
+        if previous is not None and previous.same_account(pending):
+            restore = previous.password
+        with rotator.open(pending) as session:
+            rotator.set_own_password(session, pending, restore)
+        logger.info("the inactive user of the pair set its password back to AWSPREVIOUS's")
+        return True
+
+
+class DualPassword(Strategy):
+    """One user whose target keeps two passwords: the new one is added, AWSCURRENT's kept."""
+
+    name = "dual-password"
+    needs_admin = False
+    retires = True
+
+    def apply(self, rotator: Target, ctx: StepContext, pending: Account) -> None:
+        current = rotator.account(ctx, CURRENT)
+        self.check_pending(rotator, ctx, current, pending)
+        with ExitStack() as stack:
+            opened = _own_session(rotator, ctx, current, pending, stack)
+            if opened is None:
+                logger.info("AWSPENDING already logs in; nothing to set")
+                return
+            session, account = opened
+            ctx.confirm_pending()
+            if rotator.add_password(session, account, pending.password):
+                logger.info("the user added the new password and kept the current one")
+                return
+        # The user's newest password is no longer the one it logged in with: a crash after
+        # the change, or a change outside this rotation.
+        if not rotator.logs_in(pending):
+            raise LoginRefusedError(
+                f"the password of {current.describe()} changed outside this rotation (the one "
+                "it logged in with is no longer its newest) and AWSPENDING does not log in; "
+                "nothing was changed. Set the password by hand to the AWSCURRENT value, retry"
+            )
+        logger.info("AWSPENDING already logs in (the password was added before); nothing to set")
+
+    def retire(self, rotator: Target, ctx: StepContext, pending: Account) -> bool:
+        """The discarded password is the user's newest: the user sets its password back to
+        AWSCURRENT's, which pushes the discarded one out."""
+        current = rotator.account(ctx, CURRENT)
+        if pending.password == current.password or not rotator.logs_in(pending):
+            return False
+        with rotator.open(pending) as session:
+            rotator.set_own_password(session, pending, current.password)
+        logger.info("the user set its password back to AWSCURRENT's, dropping the discarded one")
+        return True
+
+
 STRATEGIES: dict[str, type[Strategy]] = {
-    s.name: s for s in (SingleUser, SingleUserViaAdmin, AlternatingUsers)
+    s.name: s
+    for s in (SingleUser, SingleUserViaAdmin, AlternatingUsers, AlternatingPair, DualPassword)
 }

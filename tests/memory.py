@@ -17,6 +17,7 @@ class MemoryTarget:
     """Users and passwords in a dict; records every login and change."""
 
     passwords: dict[str, str] = field(default_factory=dict)
+    secondary: dict[str, str] = field(default_factory=dict)  # dual passwords: the older one
     admins: set[str] = field(default_factory=set)
     rights: dict[str, set[str]] = field(default_factory=dict)
     logins: list[tuple[str, bool]] = field(default_factory=list)
@@ -25,7 +26,7 @@ class MemoryTarget:
     down: bool = False
 
     def check(self, username: str, password: str) -> bool:
-        return self.passwords.get(username) == password
+        return password in (self.passwords.get(username), self.secondary.get(username))
 
 
 @dataclass
@@ -54,6 +55,15 @@ class MemoryRotator(PasswordRotator[Account, Session]):
     def set_own_password(self, session: Session, account: Account, password: str) -> None:
         self.target.passwords[session.username] = password
         self.target.changes.append(("own", session.username))
+
+    def add_password(self, session: Session, account: Account, password: str) -> bool:
+        """Like MySQL's RETAIN CURRENT PASSWORD with REPLACE: only over the newest password."""
+        if self.target.passwords.get(session.username) != account.password:
+            return False
+        self.target.secondary[session.username] = account.password
+        self.target.passwords[session.username] = password
+        self.target.changes.append(("add", session.username))
+        return True
 
     def set_password(self, admin: Session, username: str, password: str) -> None:
         if admin.username not in self.target.admins:

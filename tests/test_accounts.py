@@ -98,9 +98,11 @@ def test_two_required_hooks_and_the_admin_strategies_follow_the_optional_ones() 
         def set_own_password(self, session: str, account: Account, password: str) -> None:
             raise NotImplementedError
 
-    assert Minimal.strategies == ("single-user",)
+    assert Minimal.strategies == ("single-user", "alternating-pair")
     assert MemoryRotator.strategies == (
         "single-user",
         "single-user-via-admin",
         "alternating-users",
+        "alternating-pair",
+        "dual-password",
     )

@@ -14,6 +14,7 @@ from helpers import new_token, step_event
 from smrotate.accounts import Account
 from smrotate.errors import ConfigurationError, LoginRefusedError, SecretFormatError
 from smrotate.password_rotator import PasswordRotator
+from smrotate.rotators.mysql import MySQLRotator
 from smrotate.rotators.postgresql import PostgreSQLRotator
 
 USERS: dict[str, str] = {}
@@ -47,12 +48,26 @@ class Narrowed(WithClones):
     strategies: ClassVar[tuple[str, ...]] = ("single-user", "alternating-users")
 
 
+class WithDualPasswords(OwnPasswordOnly):
+    def add_password(self, session: str, account: Account, password: str) -> bool:
+        USERS[session] = password
+        return True
+
+
 def test_the_strategies_offered_follow_the_hooks_implemented() -> None:
-    assert OwnPasswordOnly.strategies == ("single-user",)
-    assert WithAdmin.strategies == ("single-user", "single-user-via-admin")
-    assert WithClones.strategies == ("single-user", "single-user-via-admin", "alternating-users")
+    own = ("single-user", "alternating-pair")  # the two required hooks are enough for both
+    assert OwnPasswordOnly.strategies == own
+    assert WithAdmin.strategies == ("single-user", "single-user-via-admin", "alternating-pair")
+    assert WithClones.strategies == (
+        "single-user",
+        "single-user-via-admin",
+        "alternating-users",
+        "alternating-pair",
+    )
+    assert WithDualPasswords.strategies == (*own, "dual-password")
     assert Narrowed.strategies == ("single-user", "alternating-users")
     assert PostgreSQLRotator.strategies == WithClones.strategies
+    assert MySQLRotator.strategies == (*WithClones.strategies, "dual-password")
 
 
 def versions(arn: str) -> dict[str, list[str]]:
@@ -69,6 +84,7 @@ def stored_versions(arn: str) -> int:
         (OwnPasswordOnly, "alternating-users", "set_password and sync_clone"),
         (OwnPasswordOnly, "single-user-via-admin", "set_password"),
         (WithAdmin, "alternating-users", "sync_clone"),
+        (WithClones, "dual-password", "add_password"),
     ],
 )
 def test_create_secret_refuses_a_strategy_the_rotator_cannot_do_before_storing_anything(

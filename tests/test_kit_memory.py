@@ -1,4 +1,4 @@
-"""The conformance kit on the in-memory rotator (three strategies) and the README's example."""
+"""The conformance kit on the in-memory rotator (every strategy) and the README's example."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from test_readme import example
 
 from smrotate.store import Secret
 from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.attacks import ADMIN_STRATEGIES
 from smrotate.testing.kit.world import World
 
 
@@ -21,11 +22,16 @@ def memory_subject(strategy: str) -> Subject:
         user = world.unique_name("app")
         target.passwords[user] = secrets.token_urlsafe(16)
         secret: Secret = {"username": user, "password": target.passwords[user]}
-        if strategy != "single-user":
+        if strategy in ADMIN_STRATEGIES:
             secret["masterarn"] = world.put_secret(
                 world.unique_name("admin"), {"username": "admin", "password": "admin-password-1"}
             )
         return secret
+
+    def second_user(world: World, secret: Secret) -> Secret:
+        user = world.unique_name("app_b")
+        target.passwords[user] = secrets.token_urlsafe(16)
+        return {**secret, "username": user, "password": target.passwords[user]}
 
     return Subject(
         name=f"memory {strategy}",
@@ -33,6 +39,7 @@ def memory_subject(strategy: str) -> Subject:
         make_secret=make_secret,
         logs_in=lambda s: target.check(s["username"], s["password"]),
         strategy=strategy,
+        second_user=second_user if strategy == "alternating-pair" else None,
     )
 
 
@@ -52,6 +59,18 @@ class TestMemoryAlternating(ConformanceSuite):
     @pytest.fixture
     def subject(self) -> Subject:
         return memory_subject("alternating-users")
+
+
+class TestMemoryAlternatingPair(ConformanceSuite):
+    @pytest.fixture
+    def subject(self) -> Subject:
+        return memory_subject("alternating-pair")
+
+
+class TestMemoryDualPassword(ConformanceSuite):
+    @pytest.fixture
+    def subject(self) -> Subject:
+        return memory_subject("dual-password")
 
 
 class TestReadmeExample(ConformanceSuite):

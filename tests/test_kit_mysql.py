@@ -14,6 +14,7 @@ from mariadb_fixtures import drop_users
 from smrotate.rotators.mysql import MySQLRotator
 from smrotate.store import Secret
 from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.attacks import ADMIN_STRATEGIES
 from smrotate.testing.kit.world import World
 from smrotate.testing.mariadb import MariaDBServer
 
@@ -30,12 +31,15 @@ def kit_mariadb(mariadb: MariaDBServer) -> Iterator[MariaDBServer]:
 
 
 def mysql_subject(server: MariaDBServer, strategy: str) -> Subject:
-    def make_secret(world: World) -> Secret:
+    def new_user(world: World) -> Secret:
         name, password = world.unique_name("kit"), "Pw1!" + secrets.token_urlsafe(18)
         server.create_user(name, password, hosts=("%", "127.0.0.1"))
         server.execute("GRANT SELECT ON mysql.db TO %s@%s", (name, "%"))
-        secret = server.secret(name, password)
-        if strategy != "single-user":
+        return server.secret(name, password)
+
+    def make_secret(world: World) -> Secret:
+        secret = new_user(world)
+        if strategy in ADMIN_STRATEGIES:
             admin = world.put_secret(world.unique_name("admin/mariadb"), server.admin_secret())
             secret["masterarn"] = admin
         return secret
@@ -47,6 +51,7 @@ def mysql_subject(server: MariaDBServer, strategy: str) -> Subject:
         logs_in=lambda s: server.logs_in(s["username"], s["password"]),
         strategy=strategy,
         write_points=((pymysql.cursors.Cursor, "execute"),),
+        second_user=(lambda world, _: new_user(world)) if strategy == "alternating-pair" else None,
     )
 
 
@@ -66,3 +71,9 @@ class TestMySQLAlternating(ConformanceSuite):
     @pytest.fixture
     def subject(self, kit_mariadb: MariaDBServer) -> Subject:
         return mysql_subject(kit_mariadb, "alternating-users")
+
+
+class TestMySQLAlternatingPair(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, kit_mariadb: MariaDBServer) -> Subject:
+        return mysql_subject(kit_mariadb, "alternating-pair")

@@ -10,6 +10,7 @@ import pytest
 from smrotate.rotators.postgresql import PostgreSQLRotator
 from smrotate.store import Secret
 from smrotate.testing.kit import ConformanceSuite, Subject
+from smrotate.testing.kit.attacks import ADMIN_STRATEGIES
 from smrotate.testing.kit.world import World
 from smrotate.testing.postgres import PostgresServer
 
@@ -17,11 +18,14 @@ pytestmark = pytest.mark.postgres
 
 
 def postgresql_subject(pg: PostgresServer, strategy: str) -> Subject:
-    def make_secret(world: World) -> Secret:
+    def new_role(world: World) -> Secret:
         name, password = world.unique_name("kit"), "Pw1!" + secrets.token_urlsafe(18)
         pg.create_role(name, password)
-        secret = pg.secret(name, password)
-        if strategy != "single-user":
+        return pg.secret(name, password)
+
+    def make_secret(world: World) -> Secret:
+        secret = new_role(world)
+        if strategy in ADMIN_STRATEGIES:
             secret["masterarn"] = world.put_secret(world.unique_name("admin/pg"), pg.admin_secret())
         return secret
 
@@ -32,6 +36,7 @@ def postgresql_subject(pg: PostgresServer, strategy: str) -> Subject:
         logs_in=lambda s: pg.logs_in(s["username"], s["password"]),
         strategy=strategy,
         write_points=((psycopg.Cursor, "execute"),),
+        second_user=(lambda world, _: new_role(world)) if strategy == "alternating-pair" else None,
     )
 
 
@@ -51,3 +56,9 @@ class TestPostgreSQLAlternating(ConformanceSuite):
     @pytest.fixture
     def subject(self, pg: PostgresServer) -> Subject:
         return postgresql_subject(pg, "alternating-users")
+
+
+class TestPostgreSQLAlternatingPair(ConformanceSuite):
+    @pytest.fixture
+    def subject(self, pg: PostgresServer) -> Subject:
+        return postgresql_subject(pg, "alternating-pair")

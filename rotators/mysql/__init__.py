@@ -15,7 +15,7 @@ from smrotate.password_rotator import AccountFacts, PasswordRotator
 from smrotate.rotators.mysql import sql
 from smrotate.rotators.mysql.clone import account_facts, account_rows, sync_clone
 from smrotate.rotators.mysql.grants import identified_by_native_hash
-from smrotate.rotators.mysql.session import MySQLSession, connect, run, server_of
+from smrotate.rotators.mysql.session import MySQLSession, Refused, connect, run, server_of
 
 
 class MySQLRotator(PasswordRotator[DatabaseAccount, MySQLSession]):
@@ -71,6 +71,23 @@ class MySQLRotator(PasswordRotator[DatabaseAccount, MySQLSession]):
             lines = [str(row[0]) for row in run(own, sql.OWN_GRANTS)]
             plugin = sql.NATIVE if identified_by_native_hash(lines) else ""
         run(own, *sql.own_password(server, password, account.password, plugin))
+
+    def add_password(self, own: MySQLSession, account: DatabaseAccount, password: str) -> bool:
+        """MySQL 8.0.14+: `password` becomes the primary, AWSCURRENT's the secondary (RETAIN
+        CURRENT PASSWORD); False when `account.password` is no longer the primary (REPLACE
+        refused it). TargetError on MariaDB and older MySQL, before any change."""
+        statement = sql.dual_password(server_of(own), password, account.password)
+        try:
+            run(own, *statement, expected={sql.INCORRECT_CURRENT_PASSWORD})
+        except Refused:
+            return False
+        return True
+
+    def unusable_strategy(self, strategy: str, account: DatabaseAccount) -> str | None:
+        """dual-password for a secret whose engine is `mariadb`."""
+        if strategy == "dual-password" and account.engine == sql.MARIADB:
+            return sql.NO_DUAL_PASSWORDS
+        return None
 
     def set_password(self, admin: MySQLSession, username: str, password: str) -> None:
         """Every host row of `username` gets `password`, each with its own plugin. Idempotent."""

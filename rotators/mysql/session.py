@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import re
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -124,8 +124,23 @@ def connect(account: DatabaseAccount) -> Iterator[MySQLSession]:
             conn.close()
 
 
-def run(session: MySQLSession, statement: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run one template (values as `%s` parameters); its rows, or a classified TargetError."""
+class Refused(Exception):
+    """The server refused a statement with a code the caller expected (`run`'s `expected`)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"MySQL error {code}")
+        self.code = code
+
+
+def run(
+    session: MySQLSession,
+    statement: Any,
+    params: Sequence[Any] = (),
+    *,
+    expected: Collection[int] = (),
+) -> list[tuple[Any, ...]]:
+    """Run one template (values as `%s` parameters); its rows, Refused for an `expected` error
+    code, or a classified TargetError."""
     import pymysql
 
     try:
@@ -134,6 +149,8 @@ def run(session: MySQLSession, statement: Any, params: Sequence[Any] = ()) -> li
             return list(cursor.fetchall()) if cursor.description else []
     except pymysql.MySQLError as exc:
         failure, detail, code = failure_of(exc), detail_of(exc), code_of(exc)
+        if code in expected:
+            raise Refused(code) from None
         if code in POLICY_CODES:  # say what the server's validation plugin requires
             with contextlib.suppress(pymysql.MySQLError), session.conn.cursor() as cursor:
                 cursor.execute(sql.VALIDATION_SETTINGS, ())

@@ -79,6 +79,11 @@ class Server:
         return self.at_least((10, 0, 5), (8, 0, 0))
 
     @property
+    def dual_passwords(self) -> bool:
+        """MySQL 8.0.14+ keeps a secondary password (RETAIN CURRENT PASSWORD); MariaDB cannot."""
+        return not self.mariadb and self.version >= (8, 0, 14)
+
+    @property
     def marks_clones(self) -> bool:
         """MariaDB 10.4+ (mysql.global_priv's JSON) and MySQL 8.0.21+ (attributes) can."""
         return self.at_least((10, 4, 0), (8, 0, 21))
@@ -185,6 +190,29 @@ def own_password(server: Server, new: str, current: str, plugin: str = "") -> Sq
     if server.version >= (8, 0, 13):
         return "ALTER USER CURRENT_USER() IDENTIFIED BY %s REPLACE %s", (new, current)
     return "ALTER USER CURRENT_USER() IDENTIFIED BY %s", (new,)
+
+
+NO_DUAL_PASSWORDS = (
+    "MariaDB keeps one password per account (dual passwords need MySQL 8.0.14 or later); use "
+    "alternating-pair (two users, no admin) or alternating-users for zero downtime on MariaDB"
+)
+INCORRECT_CURRENT_PASSWORD = 3891  # REPLACE named a password that is not the account's primary
+
+
+def dual_password(server: Server, new: str, current: str) -> Sql:
+    """MySQL 8.0.14+: the session's own account gets `new` and keeps `current` as its secondary
+    password (the older secondary is dropped). REPLACE makes the server refuse it (3891) once
+    `current` is no longer the primary, so it never runs twice. Needs APPLICATION_PASSWORD_ADMIN.
+    TargetError on servers without dual passwords."""
+    if not server.dual_passwords:
+        raise TargetError(
+            f"this {server} server cannot keep two passwords: "
+            + (NO_DUAL_PASSWORDS if server.mariadb else "dual passwords need MySQL 8.0.14+")
+        )
+    return "ALTER USER CURRENT_USER() IDENTIFIED BY %s REPLACE %s RETAIN CURRENT PASSWORD", (
+        new,
+        current,
+    )
 
 
 def _with_password(server: Server, start: str, old: tuple[str, str], plugin: str, new: str) -> Sql:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 
-from smrotate.store import CURRENT, PENDING, Secret, SecretStore
+from smrotate.store import CURRENT, PENDING, PREVIOUS, Secret, SecretStore
 from smrotate.testing.kit.recorder import Recorder
 from smrotate.testing.kit.subject import Subject
 from smrotate.testing.kit.world import World
@@ -78,12 +78,17 @@ def case_identity_is_exact(subject: Subject, recorder: Recorder) -> bool:
         name = str(user["username"])
         if name.upper() == name:
             return False
-        _write(world, arn, {**user, "username": name.upper()})
+        # A pair (alternating-pair) names its second user in AWSPREVIOUS: that name too.
+        users = [user] if subject.second_user is None else [world.value(arn, label=PREVIOUS), user]
+        for real in users:
+            _write(world, arn, {**real, "username": str(real["username"]).upper()})
         result = world.rotate(arn)
-        if not subject.logs_in(user):
-            raise AttackSucceeded(
-                f"after rotating a secret naming {name.upper()!r}, the password of {name!r} changed"
-            )
+        for real in users:
+            if not subject.logs_in(real):
+                raise AttackSucceeded(
+                    f"after rotating a secret naming {str(real['username']).upper()!r}, the "
+                    f"password of {real['username']!r} changed"
+                )
         if result.ok and not subject.logs_in(world.value(arn, label=CURRENT)):
             raise AttackSucceeded("the rotation succeeded but AWSCURRENT does not log in")
         recorder.count("attacks")

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from smrotate.password_rotator import PasswordRotator
+from smrotate.password_rotator import WRITE_HOOKS, PasswordRotator
 from smrotate.rotator import Rotator
 
 STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
@@ -33,7 +33,7 @@ WritePoint = tuple[Any, str]
 def target_writes(rotator: Rotator) -> tuple[str, ...]:
     """The rotator's hooks that change the target, one call per write point."""
     if isinstance(rotator, PasswordRotator):
-        return ("set_own_password", "set_password", "sync_clone")
+        return WRITE_HOOKS
     return ("apply_pending",)
 
 

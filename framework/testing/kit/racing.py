@@ -25,10 +25,9 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from smrotate.rotator import Rotator
+from smrotate.testing.kit.injection import STORE_WRITES, target_writes
 from smrotate.testing.patience import scaled
 
-STORE_WRITES = ("put_claim", "put_pending", "move_label", "remove_label")
-TARGET_CHANGES = ("set_own_password", "set_password", "sync_clone")
 RACE_TIMEOUT = 90.0
 
 
@@ -90,16 +89,6 @@ def _delay_first(owner: Any, names: Sequence[str], seconds: float) -> None:
         setattr(owner, name, wrapper)
 
 
-def _target_changes(rotator: Rotator) -> tuple[str, ...]:
-    from smrotate.password_rotator import PasswordRotator
-
-    if isinstance(rotator, PasswordRotator):
-        return TARGET_CHANGES
-    from smrotate.testing.kit.injection import target_writes
-
-    return target_writes(rotator)
-
-
 @dataclass(frozen=True)
 class _Job:
     build: Callable[[], Rotator]
@@ -139,7 +128,7 @@ def _rotate(job: _Job, barrier: Any) -> Outcome:
         rotator = job.build()
         rotator.store = SecretStore(job.client)
         _delay_first(rotator.store, STORE_WRITES, job.timing.store_write)
-        _delay_first(rotator, _target_changes(rotator), job.timing.target_change)
+        _delay_first(rotator, target_writes(rotator), job.timing.target_change)
         driver = LocalDriver(rotator.handle, rotator.store)
         barrier.wait(RACE_TIMEOUT)
         try:

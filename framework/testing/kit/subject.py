@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from smrotate.testing.kit.world import World
 
 
+# The strategies under which AWSCURRENT keeps logging in during a rotation, and AWSPREVIOUS
+# until the next one.
+ZERO_DOWNTIME = ("alternating-users", "alternating-pair", "dual-password")
+
+
 @dataclass(frozen=True)
 class Subject:
     """A rotator under test.
@@ -24,6 +29,8 @@ class Subject:
       Secrets Manager through `world.put_secret(name, value)`.
     - `logs_in(secret)` is True when the credentials in `secret` log in at the target and False
       when they are refused. It must not change anything.
+    - `second_user(world, secret)`, for alternating-pair: creates the pair's other user at the
+      target and returns its secret value; it is stored before `secret`, so it holds AWSPREVIOUS.
     """
 
     name: str
@@ -32,6 +39,7 @@ class Subject:
     logs_in: Callable[[Secret], bool]
     strategy: str | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    second_user: Callable[[World, Secret], Secret] | None = None
     # How many rotations in a row get crash points injected (the second rotation of
     # alternating users goes back to the base user, a different path).
     crash_rotations: int = 2
@@ -58,17 +66,17 @@ class Subject:
 
     @property
     def keeps_current_working(self) -> bool:
-        """True when AWSCURRENT must log in at every moment (alternating users): single-user
-        strategies change the user's own password in setSecret, so until finishSecret moves
-        AWSCURRENT only AWSPENDING logs in."""
-        return self.strategy == "alternating-users"
+        """True when AWSCURRENT must log in at every moment (the zero-downtime strategies):
+        single-user strategies change the user's own password in setSecret, so until
+        finishSecret moves AWSCURRENT only AWSPENDING logs in."""
+        return self.strategy in ZERO_DOWNTIME
 
     @property
     def keeps_previous_working(self) -> bool:
         """True when AWSPREVIOUS must keep logging in until the next rotation."""
         if self.previous_stays_valid is not None:
             return self.previous_stays_valid
-        return self.strategy == "alternating-users"
+        return self.strategy in ZERO_DOWNTIME
 
     def full_env(self) -> dict[str, str]:
         """`env` plus ROTATION_STRATEGY when a strategy is set."""

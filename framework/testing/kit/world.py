@@ -95,10 +95,16 @@ class World:
         return arn
 
     def new_secret(self) -> str:
-        """A fresh account from the subject, as a secret with rotation enabled."""
-        return self.put_secret(
-            self.unique_name("kit/secret"), self.subject.make_secret(self), rotation=True
-        )
+        """A fresh account from the subject, as a secret with rotation enabled (with the pair's
+        second user in AWSPREVIOUS when the subject has one)."""
+        value, name = self.subject.make_secret(self), self.unique_name("kit/secret")
+        if self.subject.second_user is None:
+            return self.put_secret(name, value, rotation=True)
+        arn = self.put_secret(name, self.subject.second_user(self, value))
+        self.remember(value)
+        SecretStore().client.put_secret_value(SecretId=arn, SecretString=json.dumps(value))
+        aws.enable_rotation(arn)
+        return arn
 
     def remember(self, value: Secret) -> None:
         """Record a secret's sensitive strings for the leak scan."""
