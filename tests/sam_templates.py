@@ -19,7 +19,18 @@ ENGINES = {
     "postgresql": ("postgresql.yaml", "PostgreSQLRotationFunction"),
     "mysql": ("mysql.yaml", "MySQLRotationFunction"),
 }
-STRATEGIES = ("single-user", "single-user-via-admin", "alternating-users")
+# engine -> the strategies its template allows (the rotator's own, in the same order)
+STRATEGIES = {
+    "postgresql": ("single-user", "single-user-via-admin", "alternating-users", "alternating-pair"),
+    "mysql": (
+        "single-user",
+        "single-user-via-admin",
+        "alternating-users",
+        "alternating-pair",
+        "dual-password",
+    ),
+}
+ADMIN_STRATEGIES = ("single-user-via-admin", "alternating-users")  # they need masterSecretArn
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 FUNCTION_NAME = "smrotate-test"
@@ -74,7 +85,7 @@ def load(engine: str) -> dict[str, Any]:
 def parameters(strategy: str, *, optional: bool) -> dict[str, str]:
     """Parameter values for a strategy, with every optional part or with none."""
     values = {"functionName": FUNCTION_NAME, "rotationStrategy": strategy}
-    if strategy != "single-user":
+    if strategy in ADMIN_STRATEGIES:
         values["masterSecretArn"] = MASTER_ARN
     if optional:
         values.update(OPTIONAL_PARTS)
