@@ -297,3 +297,30 @@ def test_the_constant_statements_render() -> None:
         "OR Variable_name = 'strict_password_validation'"
     )
     assert render((sql.LOCK_HOLDER, ("n", "n"))).count("IS_USED_LOCK('n')") == 2
+
+
+@pytest.mark.parametrize(
+    ("version", "dual"),
+    [
+        ("8.0.36", True),
+        ("8.0.14", True),
+        ("8.0.13", False),
+        ("5.7.44-log", False),
+        ("8.0.mysql_aurora.3.04.0", True),
+        ("11.4.2-MariaDB", False),
+    ],
+)
+def test_which_servers_keep_two_passwords(version: str, dual: bool) -> None:
+    assert Server.parse(version).dual_passwords is dual
+
+
+def test_the_dual_password_statement() -> None:
+    statement = sql.dual_password(Server("mysql", (8, 0, 36)), "new-pw", "current-pw")
+    assert statement == (
+        "ALTER USER CURRENT_USER() IDENTIFIED BY %s REPLACE %s RETAIN CURRENT PASSWORD",
+        ("new-pw", "current-pw"),
+    )
+    with pytest.raises(TargetError, match="MariaDB keeps one password per account"):
+        sql.dual_password(Server("mariadb", (11, 4, 2)), "new-pw", "current-pw")
+    with pytest.raises(TargetError, match=r"need MySQL 8\.0\.14"):
+        sql.dual_password(Server("mysql", (8, 0, 13)), "new-pw", "current-pw")
