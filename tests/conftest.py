@@ -15,7 +15,7 @@ import botocore.loaders
 import botocore.session
 import pytest
 from moto import mock_aws
-from shared import once_per_run
+from shared import SERVER_FOLDERS, once_per_run
 
 from smrotate import redaction
 from smrotate.rds import reset_client as reset_rds_client
@@ -34,7 +34,13 @@ from smrotate.testing.tls import Pki, make_pki, pki_in
 __all__ = ["REGION", "enable_rotation", "labels"]
 
 # Fixture modules: private servers and moto server, each in its own file.
-pytest_plugins = ["pg_fixtures", "mariadb_fixtures", "moto_server_fixtures", "pytester"]
+pytest_plugins = [
+    "pg_fixtures",
+    "mariadb_fixtures",
+    "redis_fixtures",
+    "moto_server_fixtures",
+    "pytester",
+]
 
 LAMBDA_ARN = lambda_arn("smrotate-test")
 
@@ -130,9 +136,9 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
-def _leftover_servers(basetemp: str) -> dict[int, str]:
-    """Processes (pid: command name) whose command line names this run's temporary folder:
-    the private servers, which live there, and anything they started."""
+def _leftover_servers(*folders: str) -> dict[int, str]:
+    """Processes (pid: command name) whose command line names one of `folders` (this run's
+    temporary folder and the private servers' folders) and anything they started."""
     found = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -141,18 +147,19 @@ def _leftover_servers(basetemp: str) -> dict[int, str]:
             command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue  # gone already, or not ours to read
-        if basetemp in command:
+        if any(folder in command for folder in folders):
             found[int(entry.name)] = command.split(" ", 1)[0].rsplit("/", 1)[-1]
     return found
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """No server outlives the suite, even when a test fails: after the fixtures stopped theirs,
-    any process still running from this run's temporary folder is killed, and the run fails."""
+    any process still running from this run's temporary folder or from a private server's
+    folder (SERVER_FOLDERS) is killed, and the run fails."""
     factory = getattr(session.config, "_tmp_path_factory", None)
     if factory is None or not Path("/proc").is_dir():
         return
-    leftovers = _leftover_servers(str(factory.getbasetemp()))
+    leftovers = _leftover_servers(str(factory.getbasetemp()), *SERVER_FOLDERS)
     for pid in leftovers:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)

@@ -22,6 +22,9 @@ from urllib.parse import unquote
 
 import pytest
 from conftest import MakeSecret
+from test_consumer import DOC_EXAMPLES as CONSUMER_EXAMPLES
+from test_consumer import DOC_MARKS as CONSUMER_MARKS
+from test_consumer import run_consumer_example
 
 from smrotate import redaction
 from smrotate.operator.driver import LocalDriver
@@ -406,6 +409,14 @@ def _kit_suite(block: Block, request: pytest.FixtureRequest) -> None:
 @runner("private-postgres", pytest.mark.postgres)
 def _private_postgres(block: Block, request: pytest.FixtureRequest) -> None:
     run(block)
+
+
+def _consumer_example(block: Block, request: pytest.FixtureRequest) -> None:
+    run_consumer_example(block.name or "", block.text, request)
+
+
+for _name, (_engine, _, _) in CONSUMER_EXAMPLES.items():  # docs/consumer.md, one per driver
+    runner(_name, CONSUMER_MARKS[_engine])(_consumer_example)
 
 
 @pytest.mark.parametrize(
