@@ -19,6 +19,7 @@ from typing import Any
 import pymysql.cursors
 import pytest
 from helpers import new_password
+from shared import started
 
 from smrotate.rotators.mysql import MySQLRotator
 from smrotate.testing.mariadb import MariaDBServer, MariaDBSetupError
@@ -29,7 +30,7 @@ from smrotate.testing.tls import Pki
 def mariadb(pki: Pki) -> Iterator[MariaDBServer]:
     """The suite's MariaDB: password accounts over TCP, TLS from the suite's CA."""
     try:
-        server = MariaDBServer.start(pki)
+        server = started(MariaDBServer.start(pki))
     except MariaDBSetupError as exc:
         pytest.fail(f"the suite's MariaDB server did not start: {exc}", pytrace=False)
     yield server
@@ -41,7 +42,7 @@ def mariadb_elsewhere(pki: Pki) -> Iterator[MariaDBServer]:
     """A second private MariaDB with a certificate from the same CA: the attacker's own server
     in the attack tests."""
     try:
-        server = MariaDBServer.start(pki)
+        server = started(MariaDBServer.start(pki))
     except MariaDBSetupError as exc:
         pytest.fail(f"the second MariaDB server did not start: {exc}", pytrace=False)
     yield server

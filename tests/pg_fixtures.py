@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from helpers import new_password
+from shared import started
 
 from smrotate.testing.postgres import PostgresServer, PostgresSetupError
 from smrotate.testing.tls import Pki
@@ -22,7 +23,7 @@ from smrotate.testing.tls import Pki
 
 def _start(pki: Pki, **options: Any) -> PostgresServer:
     try:
-        return PostgresServer.start(pki, **options)
+        return started(PostgresServer.start(pki, **options))
     except PostgresSetupError as exc:
         pytest.fail(f"the suite's PostgreSQL server did not start: {exc}", pytrace=False)
 

@@ -8,6 +8,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 import pytest
 
@@ -32,3 +33,23 @@ def once_per_run(factory: pytest.TempPathFactory, name: str) -> Iterator[tuple[P
         folder.mkdir()
         yield folder, True
         done.touch()
+
+
+# The folders of the private servers this process started (their command lines name them): the
+# check at the end of the run (tests/conftest.py) kills any process still running from one.
+# PostgreSQL run by root lives outside the run's temporary folder, which its account cannot
+# reach, so the folders are listed here rather than found under it.
+SERVER_FOLDERS: list[str] = []
+
+
+class _Server(Protocol):
+    folder: Path
+
+
+ServerT = TypeVar("ServerT", bound=_Server)
+
+
+def started(server: ServerT) -> ServerT:
+    """Record `server.folder` in SERVER_FOLDERS; `server` itself."""
+    SERVER_FOLDERS.append(str(server.folder))
+    return server
