@@ -10,16 +10,18 @@ connection with the cached AWSCURRENT, and when the server refuses the login (an
    once with AWSPENDING. That is the single-user strategy's window: setSecret has changed the
    password and finishSecret has not yet moved AWSCURRENT, so only AWSPENDING works.
 
-So a connection costs at most three logins, never a loop, and any other error (a closed port,
-a TLS failure, a timeout) is raised at once, without a refresh.
+(If no version holds AWSPENDING any more, finishSecret has just moved AWSCURRENT: it is fetched
+once more instead.) So a connection costs at most three logins, never a loop, and any other
+error (a closed port, a TLS failure, a timeout) is raised at once, without a refresh.
 
-Why aws-secretsmanager-caching: it is AWS's cache for Secrets Manager, thread-safe, and it has
-`refresh_secret_now`, which fetches the secret again on demand: the refresh-on-refusal above
-needs exactly that, while other caches only expire entries on a timer. Its refresh first sleeps
-a random 2.5 to 5 s (FORCE_REFRESH_JITTER_SLEEP in its source), so that a fleet refused all at
-once does not call Secrets Manager all at once: a refused login costs that much before the retry.
-It reads AWSCURRENT through DescribeSecret and a GetSecretValue per new version, and fetches it
-again after a random time between half `refresh_interval` and `refresh_interval`.
+Why aws-secretsmanager-caching: it is AWS's cache for Secrets Manager, thread-safe, and it
+serves AWSCURRENT with one DescribeSecret per refresh and one GetSecretValue per new version,
+fetching it again after a random time between half `refresh_interval` and `refresh_interval`.
+A refused login needs a fetch now: its `refresh_secret_now` first sleeps a random 2.5 to 5 s
+(FORCE_REFRESH_JITTER_SLEEP in its source), which would stall every refused connection that
+long, so `refresh` calls GetSecretValue itself with the cache's client and serves that value
+until the cache holds another one. Threads refused at the same moment share one fetch
+(REUSE_SECONDS), which is what the library's sleep spreads out.
 
 The drivers (psycopg, PyMySQL, redis-py), boto3 and aws-secretsmanager-caching are imported by
 the functions that use them: importing this module loads none of them. Nothing here logs or
@@ -33,6 +35,7 @@ import json
 import logging
 import math
 import threading
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -92,48 +95,66 @@ def _missing(exc: ModuleNotFoundError, module: str, extra: str) -> Configuration
     )
 
 
-def _new_cache(client: Any = None, refresh_interval: float | None = None) -> SecretSource:
-    """A SecretCache over `client` (None: botocore's default session), refreshing within
-    `refresh_interval` seconds (None: the library's default, 3600)."""
+def _new_client() -> Any:
+    """A Secrets Manager client from botocore's default session (region, credentials)."""
+    import botocore.session
+
+    return botocore.session.get_session().create_client("secretsmanager")
+
+
+def _library() -> Any:
+    """aws_secretsmanager_caching; ConfigurationError naming the extra when it is missing."""
     try:
-        from aws_secretsmanager_caching import (  # type: ignore[import-untyped]
-            SecretCache,
-            SecretCacheConfig,
-        )
+        import aws_secretsmanager_caching  # type: ignore[import-untyped]
     except ModuleNotFoundError as exc:
         error = _missing(exc, "aws_secretsmanager_caching", "consumer")
         if error is None:
             raise
         raise error from None
+    return aws_secretsmanager_caching
+
+
+def _new_cache(client: Any, refresh_interval: float | None = None) -> SecretSource:
+    """A SecretCache over `client`, refreshing within `refresh_interval` seconds (None: the
+    library's default, 3600)."""
+    library = _library()
     options: dict[str, Any] = {}
     if refresh_interval is not None:
         if not refresh_interval > 0:
             raise ValueError("refresh_interval must be a positive number of seconds")
         options["secret_refresh_interval"] = max(1, math.ceil(refresh_interval))
-    cache: SecretSource = SecretCache(config=SecretCacheConfig(**options), client=client)
+    cache: SecretSource = library.SecretCache(
+        config=library.SecretCacheConfig(**options), client=client
+    )
     return cache
 
 
-_default_cache: SecretSource | None = None
+_default: tuple[SecretSource, Any] | None = None  # the shared cache and its client
 _default_lock = threading.Lock()
+
+
+def _default_pair() -> tuple[SecretSource, Any]:
+    global _default  # noqa: PLW0603 (one cache per process, made on first use)
+    with _default_lock:
+        if _default is None:
+            _library()  # the clear error first, if it is missing
+            client = _new_client()
+            _default = (_new_cache(client), client)
+        return _default
 
 
 def default_cache() -> SecretSource:
     """The process's shared SecretCache, made on first use: botocore's default session and
     region, the library's defaults (AWSCURRENT fetched again within an hour)."""
-    global _default_cache  # noqa: PLW0603 (one cache per process, made on first use)
-    with _default_lock:
-        if _default_cache is None:
-            _default_cache = _new_cache()
-        return _default_cache
+    return _default_pair()[0]
 
 
 def reset_default_cache() -> None:
     """Forget the shared cache: the next `default_cache()` makes a new one (for tests, or after
     the process's AWS settings changed)."""
-    global _default_cache  # noqa: PLW0603
+    global _default  # noqa: PLW0603
     with _default_lock:
-        _default_cache = None
+        _default = None
 
 
 def _parse(text: str | None, what: str) -> dict[str, Any]:
@@ -156,17 +177,21 @@ def _parse(text: str | None, what: str) -> dict[str, Any]:
     return value
 
 
+REUSE_SECONDS = 1.0  # a refresh another thread made this recently is reused, not repeated
+
+
 class SecretCredentials:
-    """The credentials in one secret, read from a cache.
+    """The credentials in one secret, read from a cache, fetched again when a login is refused.
 
     `cache`: a SecretCache (or any `SecretSource`) to share with other code; else one is made:
     the process's `default_cache()` when neither `client` nor `refresh_interval` is given, or a
     private one over `client` (a boto3 or botocore Secrets Manager client; None: botocore's
     default session) that fetches the secret again within `refresh_interval` seconds (whole
-    seconds, rounded up; None: the library's 3600). Make one object per secret and keep it:
-    each private cache fetches the secret on its first use.
+    seconds, rounded up; None: the library's 3600). With your own `cache`, `client` is the one
+    `refresh` uses. Make one object per secret and keep it: each private cache fetches the
+    secret on its first use.
 
-    Thread-safe: the cache locks; `refreshes` counts the forced fetches (for metrics and tests).
+    Thread-safe; `refreshes` counts the forced fetches (for metrics and tests).
     """
 
     def __init__(
@@ -177,49 +202,95 @@ class SecretCredentials:
         client: Any = None,
         refresh_interval: float | None = None,
     ) -> None:
-        if cache is not None and (client is not None or refresh_interval is not None):
-            raise ValueError("pass either a cache, or a client and refresh_interval to make one")
-        if cache is None:
-            private = client is not None or refresh_interval is not None
-            cache = _new_cache(client, refresh_interval) if private else default_cache()
+        if cache is not None and refresh_interval is not None:
+            raise ValueError("pass either a cache, or a refresh_interval to make one")
+        if cache is None and client is None and refresh_interval is None:
+            cache, client = _default_pair()
+        elif cache is None:
+            _library()  # the clear error first, if it is missing
+            client = client if client is not None else _new_client()
+            cache = _new_cache(client, refresh_interval)
         self.secret_id = secret_id
         self.cache = cache
+        self.client = client  # None: refresh falls back to the cache's refresh_secret_now
         self.refreshes = 0
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the fields below
+        self._refreshing = threading.Lock()  # one fetch at a time; the others reuse it
+        # (the cached text that was refused, the fresh text, the fresh value, when fetched):
+        # served instead of the cache while the cache still holds the refused text.
+        self._fresh: tuple[str | None, str | None, dict[str, Any], float] | None = None
 
     def __repr__(self) -> str:
         return f"SecretCredentials({self.secret_id!r})"
 
     def value(self) -> dict[str, Any]:
         """AWSCURRENT, parsed: a new dict holding at least a `username` and a `password`
-        string. Served from the cache (fetched first when it has none or it expired); the
+        string. Served from the cache (fetched first when it has none or it expired), or from
+        the last `refresh` while the cache still holds the value that refresh replaced; the
         cache's fetch errors (botocore's ClientError...) pass through; SecretFormatError when
         the value is not such a JSON object."""
         text = self.cache.get_secret_string(self.secret_id, CURRENT)
+        with self._lock:
+            if self._fresh is not None:
+                if text == self._fresh[0]:
+                    return dict(self._fresh[2])
+                self._fresh = None  # the cache caught up
         return _parse(text, f"secret {self.secret_id!r} ({CURRENT})")
 
-    def refresh(self) -> dict[str, Any]:
-        """Fetch the secret again now (refresh_secret_now: after its jitter sleep), then return
-        AWSCURRENT as `value()` does. When the fetch fails, a warning is logged and the cached
-        value is returned: the caller's next login says whether it still works."""
-        with self._lock:
-            self.refreshes += 1
-        logger.debug("secret %s: fetching it again", self.secret_id)
-        if not self.cache.refresh_secret_now(self.secret_id):
-            logger.warning(
-                "secret %s: fetching it again failed; the cached value stays", self.secret_id
-            )
-        return self.value()
+    def refresh(self, refused: dict[str, Any] | None = None) -> dict[str, Any]:
+        """AWSCURRENT fetched from Secrets Manager now (one GetSecretValue; `value()` serves it
+        until the cache holds something else than what it held then), parsed as `value()`
+        says. A fetch made by another thread in the last REUSE_SECONDS is reused unless it gave
+        `refused` (the value the server just refused). Without a `client` (your own cache and
+        none given) it is the cache's refresh_secret_now, which first sleeps 2.5 to 5 s. When
+        the fetch fails, a warning is logged and the cached value is returned: the caller's
+        next login says whether it still works."""
+        what = f"secret {self.secret_id!r} ({CURRENT})"
+        with self._refreshing:
+            with self._lock:
+                fresh = self._fresh
+                if (
+                    fresh is not None
+                    and time.monotonic() - fresh[3] < REUSE_SECONDS
+                    and fresh[2] != refused
+                ):
+                    return dict(fresh[2])
+                self.refreshes += 1
+            logger.debug("secret %s: fetching it again", self.secret_id)
+            if self.client is None:
+                if not self.cache.refresh_secret_now(self.secret_id):
+                    logger.warning("secret %s: fetching it again failed", self.secret_id)
+                return self.value()
+            stale = self.cache.get_secret_string(self.secret_id, CURRENT)
+            try:
+                text = self.client.get_secret_value(SecretId=self.secret_id, VersionStage=CURRENT)
+            except Exception as exc:
+                logger.warning(
+                    "secret %s: fetching it again failed (%s); the cached value stays",
+                    self.secret_id,
+                    type(exc).__name__,
+                )
+                return self.value()
+            parsed = _parse(text.get("SecretString"), what)
+            with self._lock:
+                self._fresh = (stale, text.get("SecretString"), parsed, time.monotonic())
+            return dict(parsed)
 
     def pending(self) -> dict[str, Any] | None:
-        """AWSPENDING, parsed, while a rotation is in progress (as of the cache's last fetch);
-        None when no version holds it, or it cannot be read or parsed (logged at DEBUG): it
-        only feeds a last login attempt, so it never raises."""
+        """AWSPENDING, parsed, while a rotation is in progress (fetched now, or read from the
+        cache without a `client`); None when no version holds it, or it cannot be read or
+        parsed (logged at DEBUG): it only feeds a last login attempt, so it never raises."""
         what = f"secret {self.secret_id!r} ({PENDING})"
         try:
-            text = self.cache.get_secret_string(self.secret_id, PENDING)
+            if self.client is None:
+                text = self.cache.get_secret_string(self.secret_id, PENDING)
+            else:
+                response = self.client.get_secret_value(
+                    SecretId=self.secret_id, VersionStage=PENDING
+                )
+                text = response.get("SecretString")
             return None if text is None else _parse(text, what)
-        except Exception as exc:  # an IAM policy may deny AWSPENDING: then there is none to try
+        except Exception as exc:  # none holds it, or an IAM policy denies AWSPENDING
             logger.debug("%s cannot be used: %s", what, type(exc).__name__)
             return None
 
@@ -231,11 +302,14 @@ def connect(
 ) -> T:
     """`connect_fn(value)` with AWSCURRENT from the cache; when it raises an exception that
     `is_auth_failure` accepts (the server refused the login), once more after
-    `credentials.refresh()`, and, if refused again while a version holds AWSPENDING (another
-    value), once with AWSPENDING. At most three calls; the last refusal is raised as it is.
-    Any other exception is raised at once, with no refresh and no retry."""
+    `credentials.refresh()`, and, if refused again, once with AWSPENDING while a version holds
+    it (the single-user window), else with AWSCURRENT fetched once more if it changed since
+    (finishSecret moved it meanwhile). At most three calls and four GetSecretValue; the last
+    refusal is raised as it is. Any other exception is raised at once, with no refresh and no
+    retry."""
+    first = credentials.value()
     try:
-        return connect_fn(credentials.value())
+        return connect_fn(first)
     except Exception as exc:
         if not is_auth_failure(exc):
             raise
@@ -243,20 +317,24 @@ def connect(
         "secret %s: login refused with the cached AWSCURRENT; fetching it again",
         credentials.secret_id,
     )
-    fresh = credentials.refresh()
+    fresh = credentials.refresh(refused=first)
     try:
         return connect_fn(fresh)
     except Exception as exc:
         if not is_auth_failure(exc):
             raise
-        pending = credentials.pending()
-        if pending is None or pending == fresh:
-            raise
+        last = credentials.pending()
+        if last is None or last == fresh:
+            # None holds AWSPENDING: no rotation, or finishSecret ended it since the refresh
+            # and moved AWSCURRENT (fetched once more: a rotation takes well under a second).
+            last = credentials.refresh(refused=fresh)
+            if last == fresh:
+                raise
     logger.info(
-        "secret %s: AWSCURRENT refused during a rotation; logging in with AWSPENDING",
+        "secret %s: AWSCURRENT refused during a rotation; logging in with its newer value",
         credentials.secret_id,
     )
-    return connect_fn(pending)
+    return connect_fn(last)
 
 
 # ------------------------------------------------------------------ what the drivers share

@@ -19,6 +19,7 @@ import threading
 import traceback
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,7 @@ def test_a_stale_cache_logs_in_after_exactly_one_refresh(
             close(connection)
     assert creds.refreshes == 1
     assert engine.refused(name) - refused == 1  # the stale password, once
-    assert calls == {"DescribeSecret": 1, "GetSecretValue": 1}  # the refresh: the new version
+    assert calls == {"GetSecretValue": 1}  # the refresh: AWSCURRENT fetched, no wait
     assert creds.value()["password"] == new
     assert not engine.logs_in(name, old)
 
@@ -272,9 +273,10 @@ def test_a_wrong_password_fails_after_exactly_one_retry(
     refused = engine.refused(name)
     with api_calls(client) as calls, pytest.raises(engine.auth_error):
         engine.whoami(engine.open(creds))
-    assert creds.refreshes == 1
+    assert creds.refreshes == 2  # after the first refusal; after the second, as none is pending
     assert engine.refused(name) - refused == 2  # the cached value and the fetched one: no loop
-    assert calls == {"DescribeSecret": 2, "GetSecretValue": 1}  # first fetch, then the refresh
+    # The cache's first fetch; the refresh; AWSPENDING (none holds it); AWSCURRENT, unchanged
+    assert calls == {"DescribeSecret": 1, "GetSecretValue": 4}
 
 
 def test_a_failure_that_is_not_a_refused_login_is_never_retried(
@@ -492,6 +494,28 @@ def test_connect_raises_other_errors_at_once(sm: Any, make_secret: MakeSecret, c
     assert (calls, creds.refreshes) == (1, 0)
 
 
+def test_a_rotation_that_finishes_between_two_logins_is_followed(
+    sm: Any, make_secret: MakeSecret, client: Any
+) -> None:
+    """finishSecret moves AWSCURRENT (and ends AWSPENDING) after the refresh but before the
+    second login was refused: the third login uses AWSCURRENT fetched once more."""
+    arn = _secret_with(make_secret, "pw-1")
+    creds = credentials(arn, client)
+    creds.value()
+    tried: list[str] = []
+
+    def login(value: dict[str, Any]) -> str:
+        tried.append(value["password"])
+        if len(tried) == 2:  # the server already has pw-2; now finishSecret runs
+            put_current(sm, arn, {"username": "app", "password": "pw-2", "host": "localhost"})
+        if value["password"] != "pw-2":
+            raise Refused(f"attempt {len(tried)}")
+        return "logged in"
+
+    assert connect(creds, login, _is_refused) == "logged in"
+    assert tried == ["pw-1", "pw-1", "pw-2"]
+
+
 def test_connect_raises_the_last_refusal_after_one_retry(
     sm: Any, make_secret: MakeSecret, client: Any
 ) -> None:
@@ -505,7 +529,7 @@ def test_connect_raises_the_last_refusal_after_one_retry(
     with pytest.raises(Refused, match="attempt 2") as raised:
         connect(creds, refuses, _is_refused)
     assert tried == ["pw-1", "pw-1"]
-    assert creds.refreshes == 1
+    assert creds.refreshes == 2  # no AWSPENDING: AWSCURRENT fetched once more, unchanged
     assert raised.value.__context__ is None  # no chain of earlier attempts
 
 
@@ -535,20 +559,71 @@ def test_connect_tries_awspending_only_when_a_rotation_is_in_progress(
     assert tried == ["x", "x", "x"]
 
 
-def test_a_forced_refresh_sleeps_the_librarys_jitter_first(
+def test_a_refresh_fetches_at_once_but_the_librarys_own_sleeps_first(
     sm: Any, make_secret: MakeSecret, client: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What the documentation says of aws-secretsmanager-caching 1.2: a forced refresh sleeps
-    at least 2.5 s (a lower bound: a busy machine only adds to it)."""
+    """What the documentation says of aws-secretsmanager-caching 1.2: its forced refresh sleeps
+    2.5 to 5 s first. The helper's own refresh does not; it uses the library's only for a cache
+    given without a client."""
+    from aws_secretsmanager_caching import SecretCache  # type: ignore[import-untyped]
+
     monkeypatch.setattr(SecretCacheObject, "FORCE_REFRESH_JITTER_SLEEP", LIBRARY_JITTER_MS)
     assert LIBRARY_JITTER_MS == 5000
-    creds = credentials(_secret_with(make_secret, "pw-1"), client)
-    creds.value()
+    arn = _secret_with(make_secret, "pw-1")
     slept: list[float] = []
     monkeypatch.setattr("time.sleep", slept.append)  # the library's sleep, measured not waited
+    creds = credentials(arn, client)
+    creds.value()
     creds.refresh()
+    assert slept == []
+    only_cache = SecretCredentials(arn, cache=SecretCache(client=client))
+    only_cache.value()
+    only_cache.refresh()
     assert len(slept) == 1
     assert 2.5 <= slept[0] <= 5.001
+
+
+def test_a_refreshed_value_is_served_until_the_cache_holds_another(
+    sm: Any, make_secret: MakeSecret, client: Any
+) -> None:
+    arn = _secret_with(make_secret, "pw-1")
+    creds = credentials(arn, client)
+    assert creds.value()["password"] == "pw-1"
+    put_current(sm, arn, {"username": "app", "password": "pw-2"})
+    assert creds.value()["password"] == "pw-1"  # cached for an hour
+    assert creds.refresh()["password"] == "pw-2"
+    with api_calls(client) as calls:
+        assert creds.value()["password"] == "pw-2"  # the cache still holds pw-1: the refresh's
+    assert calls == {}
+    other = SecretCredentials(arn, cache=creds.cache, client=client)
+    put_current(sm, arn, {"username": "app", "password": "pw-3"})
+    assert other.refresh()["password"] == "pw-3"  # (another object on the same cache)
+    creds.cache.refresh_secret_now(arn)  # the cache catches up (after its own timer, normally)
+    assert creds.value()["password"] == "pw-3"  # the cache's value again, not the older refresh
+
+
+def test_threads_refused_at_once_share_one_fetch(
+    sm: Any, make_secret: MakeSecret, client: Any
+) -> None:
+    arn = _secret_with(make_secret, "pw-1")
+    creds = credentials(arn, client)
+    stale = creds.value()
+    put_current(sm, arn, {"username": "app", "password": "pw-2"})
+    start = threading.Barrier(4)
+
+    def refused_login() -> str:
+        start.wait()
+        return str(creds.refresh(refused=stale)["password"])
+
+    with api_calls(client) as calls, ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: refused_login(), range(4)))
+    assert results == ["pw-2"] * 4
+    assert calls == {"GetSecretValue": 1}
+    assert creds.refreshes == 1
+    # A thread whose login the fresh value itself failed fetches again.
+    with api_calls(client) as calls:
+        creds.refresh(refused={"username": "app", "password": "pw-2"})
+    assert calls == {"GetSecretValue": 1}
 
 
 # ------------------------------------------------------------------ values and setup
