@@ -4,9 +4,9 @@ fails after exactly one retry, other errors are never retried, the single-user w
 bridged with AWSPENDING, new connections never fail while the real rotator rotates the
 password, and no password reaches a message or a log record.
 
-aws-secretsmanager-caching sleeps 2.5 to 5 s before each forced refresh; the tests set that
-jitter to zero, except `test_a_forced_refresh_sleeps_the_librarys_jitter_first`, which
-measures it. `run_consumer_example` runs the examples of docs/consumer.md (for test_docs too).
+aws-secretsmanager-caching's own forced refresh sleeps 2.5 to 5 s first; the helper uses it only
+for a cache given without a client, and the tests set that jitter to zero, except
+`test_a_refresh_fetches_at_once_but_the_librarys_own_sleeps_first`, which measures it. `run_consumer_example` runs the examples of docs/consumer.md (for test_docs too).
 """
 
 from __future__ import annotations
