@@ -202,17 +202,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    from smrotate.testing.aws import free_port
+    from smrotate.testing.aws import serve_moto
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     with ExitStack() as stack:
-        port = free_port()
-        moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-        moto.start()
-        stack.callback(moto.stop)
-        endpoint = f"http://127.0.0.1:{port}"
+        endpoint = serve_moto(stack)
         os.environ["SECRETS_MANAGER_ENDPOINT"] = endpoint
         sm = boto3.client("secretsmanager", endpoint_url=endpoint)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="smrotate-bench-")))

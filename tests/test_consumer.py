@@ -6,7 +6,8 @@ password, and no password reaches a message or a log record.
 
 aws-secretsmanager-caching's own forced refresh sleeps 2.5 to 5 s first; the helper uses it only
 for a cache given without a client, and the tests set that jitter to zero, except
-`test_a_refresh_fetches_at_once_but_the_librarys_own_sleeps_first`, which measures it. `run_consumer_example` runs the examples of docs/consumer.md (for test_docs too).
+`test_a_refresh_fetches_at_once_but_the_librarys_own_sleeps_first`, which measures it.
+`run_consumer_example` runs the examples of docs/consumer.md (for test_docs too).
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 REGION = "us-east-1"
@@ -117,6 +117,18 @@ def label_problems(region: str = REGION) -> list[str]:
         if "AWSCURRENT" not in seen:
             problems.append(f"{name}: no version holds AWSCURRENT")
     return problems
+
+
+def serve_moto(stack: ExitStack) -> str:
+    """moto server on a free loopback port, in a thread of this process, stopped when `stack`
+    closes; its URL (for `SECRETS_MANAGER_ENDPOINT` and `endpoint_url`)."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    stack.callback(server.stop)
+    return f"http://127.0.0.1:{port}"
 
 
 def free_port() -> int:
