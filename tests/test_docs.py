@@ -415,8 +415,8 @@ def _consumer_example(block: Block, request: pytest.FixtureRequest) -> None:
     run_consumer_example(block.name or "", block.text, request)
 
 
-for _name, (_engine, _, _) in CONSUMER_EXAMPLES.items():  # docs/consumer.md, one per driver
-    runner(_name, CONSUMER_MARKS[_engine])(_consumer_example)
+for _name, _example in CONSUMER_EXAMPLES.items():  # docs/consumer.md, one per driver
+    runner(_name, CONSUMER_MARKS[_example[0]])(_consumer_example)
 
 
 @pytest.mark.parametrize(
