@@ -141,15 +141,19 @@ def case_steps_twice(subject: Subject, recorder: Recorder) -> None:
 
 
 def case_crash_points(subject: Subject, recorder: Recorder, part: int = 0, parts: int = 1) -> None:
-    """Kill the run before and after each write, then resume it with the same token.
+    """Kill the run before its first write and after each write, then resume it with the same
+    token.
 
-    Every write of each of `subject.crash_rotations` rotations is a crash point, twice (before
-    and after it). The points are taken in chains: one secret takes a crash point of its first
-    rotation, is resumed, then takes one of its second rotation, and so on, so that no crash
-    point needs rotations run only to reach it, and every rotation after the first starts from
-    a secret that has survived a crash (whose state must be as good as a clean rotation's).
-    With `parts` > 1, this call takes only the chains whose number is `part` modulo `parts`:
-    the parts together cover every crash point once, and can run in parallel."""
+    Each of `subject.crash_rotations` rotations is crashed before its first write and after
+    every write. A crash just before a write leaves the state that a crash just after the
+    previous write leaves (nothing is written between two recorded writes), so that covers a
+    crash before and after every write, each distinct state once. The points are taken in
+    chains: one secret takes a crash point of its first rotation, is resumed, then takes one of
+    its second rotation, and so on, so that no crash point needs rotations run only to reach
+    it, and every rotation after the first starts from a secret that has survived a crash
+    (whose state must be as good as a clean rotation's). With `parts` > 1, this call takes only
+    the chains whose number is `part` modulo `parts`: the parts together cover every crash
+    point once, and can run in parallel."""
     with World(subject, recorder) as world:
         probe = world.new_secret()
         counts = []
@@ -164,7 +168,7 @@ def case_crash_points(subject: Subject, recorder: Recorder, part: int = 0, parts
                 f"rotation {n + 1} made no write to the target that the kit could see: check "
                 "the subject's write_points",
             )
-        points = [[(i, after) for i in range(count) for after in (False, True)] for count in counts]
+        points = [[(0, False), *((i, True) for i in range(count))] for count in counts]
         for chain in range(part, max(len(crashes) for crashes in points), parts):
             arn = world.new_secret()
             survived: list[str] = []

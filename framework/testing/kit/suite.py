@@ -75,8 +75,9 @@ class ConformanceSuite:
 
     @pytest.mark.parametrize("part", range(CRASH_POINT_PARTS), ids=_part_ids)
     def test_crash_points(self, subject: Subject, kit_recorder: Recorder, part: int) -> None:
-        """A crash before and after every write, each resumed with the same token (in
-        CRASH_POINT_PARTS tests, which together cover every crash point once)."""
+        """A crash before the first write and after every write (so before and after every
+        write), each resumed with the same token (in CRASH_POINT_PARTS tests, which together
+        cover every crash point once)."""
         cases.case_crash_points(subject, kit_recorder, part, CRASH_POINT_PARTS)
 
     @pytest.mark.parametrize("fault", sorted(cases.FAULTS))
