@@ -49,6 +49,7 @@ print(json.dumps({"labels": labels, "seen": seen}))
     [
         ("smrotate.rotators.postgresql", "postgres", "psycopg"),
         ("smrotate.rotators.mysql", "mariadb", "pymysql"),
+        ("smrotate.rotators.redis", "redis", "redis"),
     ],
 )
 def test_only_the_steps_that_log_in_import_the_driver(
