@@ -16,6 +16,7 @@ from moto_server_fixtures import Cli, sm_client
 
 from smrotate.operator.cli import main
 from smrotate.operator.exit_codes import STATUSES, ExitCode, statuses_table
+from smrotate.operator.loading import ROTATOR_CHOICES
 
 ROOT = Path(__file__).resolve().parent.parent
 VALUE = {"username": "app", "password": "app-password-1"}
@@ -78,7 +79,7 @@ def test_usage_errors_exit_2_and_name_the_problem(cli: Cli) -> None:
     bad = cli("run", "app/db", "--rotator", "json:JSONDecoder")
     assert (bad.code, "is not a Rotator subclass" in bad.err) == (ExitCode.USAGE, True)
     bad = cli("run", "app/db", "--rotator", "postgres")
-    assert (bad.code, "not postgresql, mysql or MODULE:CLASS" in bad.err) == (ExitCode.USAGE, True)
+    assert (bad.code, f"not {ROTATOR_CHOICES}" in bad.err) == (ExitCode.USAGE, True)
 
 
 def test_unknown_secret_exits_3_with_what_to_check(cli: Cli) -> None:

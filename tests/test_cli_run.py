@@ -1,22 +1,33 @@
 """`smrotate run`: the four steps on this machine through the local driver, on moto server,
-with the in-memory target and with the suite's private PostgreSQL."""
+with the in-memory target and with the suite's private PostgreSQL and Redis; the names
+`--rotator` takes."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import new_password
 from memory import MemoryTarget
 from moto_server_fixtures import Cli, SharedTargetRotator, sm_client
 from pg_fixtures import PgUser
+from redis_fixtures import MakeRedisUser
 
 from smrotate.accounts import Account
 from smrotate.errors import Failure, TargetError
 from smrotate.operator.exit_codes import ExitCode
+from smrotate.operator.loading import ROTATOR_CHOICES, SHIPPED, rotator_class
 from smrotate.testing.aws import enable_rotation, labels
 from smrotate.testing.postgres import PostgresServer
+from smrotate.testing.redis import RedisServer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 ROTATOR = "moto_server_fixtures:SharedTargetRotator"
 OLD = {"username": "app", "password": "app-password-1"}
@@ -32,9 +43,9 @@ class LeakyRotator(SharedTargetRotator):
         raise TargetError(f"query failed for password {account.password}", Failure.OTHER)
 
 
-def make(url: str, value: dict[str, Any] | None = None) -> str:
-    arn = sm_client(url).create_secret(Name="app/db", SecretString=json.dumps(value or OLD))
-    enable_rotation("app/db")
+def make(url: str, value: dict[str, Any] | None = None, name: str = "app/db") -> str:
+    arn = sm_client(url).create_secret(Name=name, SecretString=json.dumps(value or OLD))
+    enable_rotation(name)
     return str(arn["ARN"])
 
 
@@ -149,3 +160,125 @@ def test_resume_needs_a_version_of_the_secret(
     assert result.code == ExitCode.REFUSED
     assert f"version {unknown} is not a labelled version of secret app/db" in result.err
     assert labels(arn) == before
+
+
+# ------------------------------------------------------------------------------ Redis
+
+
+def acl_rules(server: RedisServer, username: str) -> dict[str, Any]:
+    """ACL GETUSER without the passwords."""
+    reply = server.execute("ACL", "GETUSER", username)
+    facts = dict(zip(reply[::2], reply[1::2], strict=True))
+    facts.pop("passwords")
+    return facts
+
+
+def doc_run(command: str) -> list[str]:
+    """The output docs/cli.md shows for `$ {command}`, up to its `$ echo $?`."""
+    lines = (ROOT / "docs" / "cli.md").read_text().splitlines()
+    start = lines.index(f"$ {command}") + 1
+    return lines[start : lines.index("$ echo $?", start)]
+
+
+def shape(lines: list[str]) -> list[str]:
+    """Lines with what changes from run to run (times, version ids) replaced."""
+    versions = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+    return [versions.sub("VERSION", re.sub(r"\d+\.\d+ s", "T s", line)) for line in lines]
+
+
+@pytest.fixture
+def reader(redis_server: RedisServer) -> Iterator[tuple[str, str]]:
+    """An ordinary Redis user (it may read keys app:* and nothing else): name and password."""
+    name, password = f"reader_{secrets.token_hex(4)}", new_password()
+    redis_server.create_user(name, password, "~app:* +@read")
+    yield name, password
+    redis_server.drop_user(name)
+
+
+@pytest.mark.redis
+def test_run_rotates_a_real_redis_password_then_keeps_two(
+    cli: Cli, moto_url: str, redis_server: RedisServer, redis_user: MakeRedisUser
+) -> None:
+    """single-user: only the new password logs in; dual-password: the new one and AWSCURRENT's
+    before it, exactly as docs/cli.md shows the run."""
+    user = redis_user()
+    arn = make(moto_url, redis_server.secret(user.name, user.password), name="app/cache")
+    single = cli("run", "app/cache", "--rotator", "redis")
+    assert single.code == 0, single.out + single.err
+    assert [line.split()[:2] for line in single.out.splitlines()[:4]] == [
+        [step, "ok"] for step in STEPS
+    ]
+    first = current(moto_url, arn)["password"]
+    assert first != user.password
+    assert redis_server.accepts(user.name, first)
+    assert not redis_server.accepts(user.name, user.password)
+
+    command = "smrotate run app/cache --rotator redis --strategy dual-password"
+    dual = cli(*command.split()[1:])
+    assert dual.code == 0, dual.out + dual.err
+    second = current(moto_url, arn)["password"]
+    assert second not in {first, user.password}
+    assert redis_server.accepts(user.name, second)
+    assert redis_server.accepts(user.name, first)  # AWSPREVIOUS, until the next rotation
+    assert not redis_server.accepts(user.name, user.password)
+    shown = dual.err.splitlines() + dual.out.splitlines()
+    assert shape(shown) == shape(doc_run(command)), "\n".join(shown)
+
+
+@pytest.mark.redis
+def test_redis_user_without_acl_setuser_is_cleaned_up_then_rotated_by_the_admin(
+    cli: Cli, moto_url: str, redis_server: RedisServer, reader: tuple[str, str]
+) -> None:
+    """single-user fails at setSecret with what to do, AWSCURRENT still logs in; `cancel
+    --cleanup --rotator redis` discards AWSPENDING; the admin strategy then rotates the user,
+    whose ACL rules stay as they were."""
+    name, password = reader
+    rules = acl_rules(redis_server, name)
+    admin = json.dumps(redis_server.admin_secret())
+    admin_arn = sm_client(moto_url).create_secret(Name="app/redis-admin", SecretString=admin)
+    secret = redis_server.secret(name, password, masterarn=admin_arn["ARN"])
+    arn = make(moto_url, secret, name="app/reader")
+
+    refused = cli("run", "app/reader", "--rotator", "redis")
+    assert refused.code == ExitCode.ROTATION_FAILED
+    assert "setSecret     FAILED" in refused.out
+    assert "may not run ACL SETUSER" in refused.out
+    assert "use single-user-via-admin" in refused.out
+    assert redis_server.accepts(name, password)
+
+    cleanup = cli("cancel", "app/reader", "--cleanup", "--rotator", "redis")
+    assert cleanup.code == 0, cleanup.out + cleanup.err
+    assert "removed AWSPENDING" in cleanup.out + cleanup.err
+    assert list(labels(arn).values()) == [["AWSCURRENT"]]
+    enable_rotation("app/reader")  # the cancel turned it off
+
+    done = cli("run", "app/reader", "--rotator", "redis", "--strategy", "single-user-via-admin")
+    assert done.code == 0, done.out + done.err
+    new = current(moto_url, arn)["password"]
+    assert redis_server.accepts(name, new)
+    assert not redis_server.accepts(name, password)
+    assert acl_rules(redis_server, name) == rules
+
+
+def test_the_rotator_names_come_from_one_table(cli: Cli) -> None:
+    """Every shipped name loads its class; an unknown name is refused with the table's names."""
+    assert ROTATOR_CHOICES == "postgresql, mysql, redis or MODULE:CLASS"
+    for name, (spec, _) in SHIPPED.items():
+        assert rotator_class(name).__name__ == spec.rpartition(":")[2]
+    assert rotator_class("redis").__name__ == "RedisRotator"
+    bad = cli("run", "app/db", "--rotator", "valkey")
+    assert bad.code == ExitCode.USAGE
+    assert f"--rotator 'valkey' is not {ROTATOR_CHOICES}" in bad.err
+
+
+def test_run_without_redis_py_names_the_extra(
+    cli: Cli, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The rotator checks its driver when imported: a usage error naming what to install."""
+    monkeypatch.setitem(sys.modules, "redis", None)  # `import redis` fails, as when missing
+    for module in ("smrotate.rotators.redis", "smrotate.rotators.redis.session"):
+        monkeypatch.delitem(sys.modules, module, raising=False)  # imported again, then put back
+    result = cli("run", "app/db", "--rotator", "redis")
+    assert result.code == ExitCode.USAGE
+    assert "--rotator redis: RedisRotator needs the redis driver" in result.err
+    assert "pip install 'smrotate[redis]'" in result.err

@@ -14,6 +14,7 @@ from smrotate.operator.command import (
     subcommand,
 )
 from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.operator.loading import ROTATOR_CHOICES
 from smrotate.operator.output import emit, emit_json
 
 NAME = "cancel"
@@ -36,7 +37,7 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="say what would change; change nothing"
     )
-    parser.add_argument("--rotator", help="postgresql, mysql or MODULE:CLASS, to check logins")
+    parser.add_argument("--rotator", help=f"{ROTATOR_CHOICES}, to check logins")
 
 
 def run(args: argparse.Namespace, now: Clock) -> int:

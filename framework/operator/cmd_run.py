@@ -15,6 +15,7 @@ from smrotate.operator.command import (
     version_id,
 )
 from smrotate.operator.exit_codes import ExitCode
+from smrotate.operator.loading import ROTATOR_CHOICES
 from smrotate.operator.output import emit, emit_json, note
 
 NAME = "run"
@@ -26,7 +27,7 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
         commands, NAME, "run the four rotation steps on this machine through a rotator"
     )
     parser.add_argument("secret", type=secret_id, metavar="SECRET_ID")
-    parser.add_argument("--rotator", required=True, help="postgresql, mysql or MODULE:CLASS")
+    parser.add_argument("--rotator", required=True, help=ROTATOR_CHOICES)
     parser.add_argument("--strategy", help="ROTATION_STRATEGY for this run, e.g. single-user")
     parser.add_argument(
         "--resume",

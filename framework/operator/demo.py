@@ -1,19 +1,25 @@
-"""`smrotate demo`: rotate a real PostgreSQL password on this machine, step by step.
+"""`smrotate demo [--engine postgresql|redis]`: rotate real passwords on this machine, step by step.
 
-It starts a private PostgreSQL (smrotate.testing.postgres: TLS from a CA made on the spot,
-scram-sha-256) and moto server on loopback as Secrets Manager, creates a user and its secret,
-then rotates it with the real handler through the local driver: single user twice, then
-alternating users twice. After each step it prints the staging labels; after each rotation, the
-proof of which passwords log in. Passwords appear only as fingerprints (`#` and the first 8 hex
-digits of their SHA-256). Everything it started is stopped and removed at the end.
+It starts a private server of the engine (PostgreSQL by default: demo_postgresql.py; Redis:
+demo_redis.py) and moto server on loopback as Secrets Manager, creates users and their secrets,
+then rotates them with the real handler through the local driver, as the engine's plan says.
+After each step it prints the staging labels; after each rotation, the proof of which passwords
+log in. Passwords appear only as fingerprints (`#` and the first 8 hex digits of their SHA-256).
+Everything it started is stopped and removed at the end, whatever failed.
 
-Usage: python -m smrotate.operator.demo   (or `smrotate demo`, `make demo`)
+This module is what the engines share: the moto server, the secrets' labels, the rotations and
+their proofs, the output. An engine (a `DemoEngine`) supplies its server, its users, secrets
+and plan, how it checks a login, and its own extra proofs. The demo is not idempotent and need
+not be: each run starts from nothing, in new temporary folders, on new ports.
+
+Usage: python -m smrotate.operator.demo [--engine ENGINE]   (or `smrotate demo`, `make demo`)
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -21,10 +27,12 @@ import shutil
 import sys
 import tempfile
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from smrotate import redaction
 
@@ -32,15 +40,12 @@ if TYPE_CHECKING:
     from mypy_boto3_secretsmanager import SecretsManagerClient
 
     from smrotate.events import Step
-    from smrotate.testing.postgres import PostgresServer
 
-USER, TABLE = "app", "orders"
-PLAN = [
-    ("single-user", "the user changes its own password"),
-    ("single-user", "once more"),
-    ("alternating-users", "the admin creates the clone app_clone"),
-    ("alternating-users", "the admin sets the inactive user's password"),
-]
+# --engine NAME: the module:class of its demo. One line per engine; the first is the default.
+ENGINES = {
+    "postgresql": "smrotate.operator.demo_postgresql:PostgresDemo",
+    "redis": "smrotate.operator.demo_redis:RedisDemo",
+}
 STEP_NOTES = {
     "createSecret": "stored a new value as AWSPENDING",
     "setSecret": "the server now accepts the AWSPENDING password",
@@ -48,6 +53,10 @@ STEP_NOTES = {
     "finishSecret": "moved AWSCURRENT to the new version",
 }
 Value = dict[str, Any]
+
+
+class DemoSetupError(RuntimeError):
+    """The demo cannot run here (something to install); the message says what to do."""
 
 
 def say(text: str = "") -> None:
@@ -60,11 +69,16 @@ def fingerprint(password: str) -> str:
     return "#" + hashlib.sha256(password.encode()).hexdigest()[:8]
 
 
-class Demo:
-    """The secret being rotated, its labels, and the proofs against the server."""
+def who(value: Value) -> str:
+    """`user #fingerprint`, the way the proofs name a credential."""
+    return f"{value['username']} {fingerprint(value['password'])}"
 
-    def __init__(self, server: PostgresServer, sm: SecretsManagerClient, arn: str) -> None:
-        self.server, self.sm, self.arn = server, sm, arn
+
+class Demo:
+    """One secret being rotated: its values, its labels, and its rotations."""
+
+    def __init__(self, sm: SecretsManagerClient, arn: str) -> None:
+        self.sm, self.arn = sm, arn
         self.shown: list[str] = []
 
     def read(self, **where: str) -> Value | None:
@@ -74,6 +88,11 @@ class Demo:
         except self.sm.exceptions.ResourceNotFoundException:
             return None
         return dict(json.loads(response["SecretString"]))
+
+    def values(self) -> list[Value]:
+        """The value of every version of the secret, labelled or not."""
+        versions = self.sm.list_secret_version_ids(SecretId=self.arn)["Versions"]
+        return [v for v in (self.read(VersionId=item["VersionId"]) for item in versions) if v]
 
     def labels(self) -> list[str]:
         """One line per labelled version: labels, version id, user and password fingerprint."""
@@ -87,8 +106,8 @@ class Demo:
             if not names:
                 continue  # versions without labels are history, not state
             value = self.read(VersionId=version)
-            who = f"{value['username']:<10} {fingerprint(value['password'])}" if value else "-"
-            lines.append(f"{'+'.join(in_label_order(names)):<12} {version[:8]}  {who}")
+            user = f"{value['username']:<10} {fingerprint(value['password'])}" if value else "-"
+            lines.append(f"{'+'.join(in_label_order(names)):<12} {version[:8]}  {user}")
         return lines
 
     def on_step(self, step: Step, error: BaseException | None) -> None:
@@ -115,149 +134,176 @@ class Demo:
         say(f"  rotation {'done' if result.ok else 'FAILED'} in {elapsed:.2f} s")
         return result.ok
 
-    def proof(self, what: str, value: Value | None, expect: bool, note: str = "") -> bool:
-        """Log in with `value` and say whether the server accepts it; True when as expected."""
+
+@dataclass(frozen=True)
+class Rotation:
+    """One rotation of an engine's plan: the secret, the strategy, and what its proof expects.
+
+    `keeps_previous`: AWSPREVIOUS still logs in afterwards, until the next rotation (alternating
+    users, dual passwords), and the one before it no longer does; else AWSPREVIOUS is refused."""
+
+    demo: Demo
+    strategy: str
+    how: str
+    keeps_previous: bool = False
+
+
+@dataclass
+class Proofs:
+    """What the proofs found: False once any login went otherwise than expected."""
+
+    engine: DemoEngine
+    ok: bool = True
+
+    def login(self, what: str, value: Value | None, expect: bool, note: str = "") -> None:
+        """Log in with `value`; say whether the server accepts it, and whether that was expected."""
         if value is None:
-            return True
-        works = self.server.logs_in(value["username"], value["password"])
-        verdict = "yes" if works else "no, password authentication failed"
-        who = f"{value['username']} {fingerprint(value['password'])}"
-        say(f"    {what:<16} {who:<20} logs in: {verdict}{note}")
+            return
+        works = self.engine.logs_in(value["username"], value["password"])
+        verdict = "yes" if works else f"no, {self.engine.refusal}"
+        say(f"    {what:<16} {who(value):<20} logs in: {verdict}{note}")
         if works != expect:
             say(f"    UNEXPECTED: that login should {'work' if expect else 'fail'}")
-        return works == expect
+            self.ok = False
 
-    def acts_as(self, value: Value) -> None:
-        """Show who a session of `value` acts as, and that it reads the demo table."""
-        from psycopg import sql
-
-        with self.server.connect(value["username"], value["password"]) as conn:
-            who = conn.execute("SELECT session_user, current_user").fetchone() or ("?", "?")
-            query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(TABLE))
-            rows = (conn.execute(query).fetchone() or (0,))[0]
-        say(f"    {who[0]} acts as {who[1]} (its default role) and reads {rows} rows of {TABLE}")
+    def check(self, ok: bool) -> None:
+        """Record an engine's own proof (it said what it found)."""
+        self.ok &= ok
 
 
-def start_servers(stack: ExitStack, workdir: Path) -> tuple[PostgresServer, str]:
-    """The private PostgreSQL and moto server, both stopped when `stack` closes."""
-    from moto.server import ThreadedMotoServer
+class DemoEngine(ABC):
+    """What one engine's demo supplies; `run_demo` does the rest (see the module docstring)."""
 
-    from smrotate.testing.aws import free_port
-    from smrotate.testing.postgres import PostgresServer, find_bindir, supports_tls
-    from smrotate.testing.tls import make_pki
+    rotator: ClassVar[str]  # its name for `smrotate run --rotator` (smrotate.operator.loading)
+    refusal: ClassVar[str]  # how the proof words a refused login
+    servers: ClassVar[str]  # what the cleanup line says it stops
+    # (module, what to do when it is missing): checked before anything starts
+    needs: ClassVar[tuple[tuple[str, str], ...]] = ()
 
-    bindir = find_bindir()
-    tls = supports_tls(bindir)
-    server = PostgresServer.start(make_pki(workdir / "pki") if tls else None, bindir=bindir)
-    stack.callback(server.stop)
-    redaction.register(server.admin_password)
-    account = server.account.pw_name if server.account else "the current user"
-    say(f"[setup] {server.version}, binaries in {bindir}, run as {account}")
-    say(f"        private cluster in {server.folder}, on {server.host}:{server.port}")
-    if tls:
-        say("        TLS with a CA made just now (sslmode=verify-full), scram-sha-256 passwords")
-    else:
-        say('        these binaries have no TLS support: the secret says "ssl": false (loopback)')
+    @abstractmethod
+    def start(self, stack: ExitStack, workdir: Path) -> None:
+        """Start the private server, stopped when `stack` closes; say how it runs."""
+
+    @abstractmethod
+    def create(self, sm: SecretsManagerClient) -> list[Rotation]:
+        """The users and their secrets (rotation on), said in setup lines; the plan."""
+
+    @abstractmethod
+    def logs_in(self, username: str, password: str) -> bool:
+        """True when the server accepts this login, False when it refuses it."""
+
+    def after(self, rotation: Rotation, current: Value, previous: Value | None) -> bool:
+        """Engine-specific proof lines after a rotation's logins; True when as expected."""
+        return True
+
+    def finish(self, demos: list[Demo]) -> bool:
+        """Engine-specific proof lines after the last rotation; True when as expected."""
+        return True
+
+
+def engine_class(name: str) -> type[DemoEngine]:
+    """The DemoEngine subclass of ENGINES[name], imported only now."""
+    module_name, _, class_name = ENGINES[name].partition(":")
+    cls: type[DemoEngine] = getattr(importlib.import_module(module_name), class_name)
+    return cls
+
+
+def check_needs(engine: type[DemoEngine]) -> None:
+    """DemoSetupError saying what to install when a module the engine needs is missing."""
+    for module, hint in engine.needs:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise DemoSetupError(hint) from None
+
+
+def start_moto(stack: ExitStack) -> str:
+    """moto server on loopback as Secrets Manager, stopped when `stack` closes; its URL."""
+    from smrotate.testing.aws import serve_moto
+
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    stack.callback(moto.stop)
-    endpoint = f"http://127.0.0.1:{port}"
+    endpoint = serve_moto(stack)
     say(f"[setup] moto server (Secrets Manager) on {endpoint}")
-    return server, endpoint
+    return endpoint
 
 
-def create_secret(server: PostgresServer, sm: SecretsManagerClient) -> str:
-    """The user, a table it may read, its secret (rotation on) and the admin secret; the ARN."""
-    from psycopg import sql
-
-    from smrotate.passwords import PasswordPolicy, generate_password
-    from smrotate.testing.aws import enable_rotation
-
-    password = generate_password(PasswordPolicy())
-    redaction.register(password)
-    server.create_role(USER, password)
-    table, user = sql.Identifier(TABLE), sql.Identifier(USER)
-    server.execute(sql.SQL("CREATE TABLE {} AS SELECT generate_series(1, 3) AS id").format(table))
-    server.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, user))
-    admin = json.dumps(server.admin_secret())
-    admin_arn = sm.create_secret(Name="demo/postgres-admin", SecretString=admin)["ARN"]
-    secret = json.dumps(server.secret(USER, password, masterarn=admin_arn))
-    arn = sm.create_secret(Name="demo/app", SecretString=secret)["ARN"]
-    enable_rotation(arn)
-    say(f"[setup] role {USER} {fingerprint(password)}, allowed to read table {TABLE}")
-    say(f"        secret demo/app: {', '.join(json.loads(secret))}")
-    say("        admin secret demo/postgres-admin (masterarn), for the alternating users")
-    say("        passwords show as # and the first 8 hex digits of their SHA-256")
-    return str(arn)
+def prove(proofs: Proofs, rotation: Rotation, before: Value | None) -> Value | None:
+    """The logins after a rotation: AWSCURRENT works; AWSPREVIOUS as the plan says, and the
+    one it replaced no longer. AWSCURRENT's value (None if it cannot be read)."""
+    demo = rotation.demo
+    say("  proof:")
+    current = demo.read(VersionStage="AWSCURRENT")
+    proofs.login("AWSCURRENT", current, expect=True)
+    kept = rotation.keeps_previous
+    note = "  (until the next rotation)" if kept else "  (the old password)"
+    previous = demo.read(VersionStage="AWSPREVIOUS")
+    proofs.login("AWSPREVIOUS", previous, expect=kept, note=note)
+    if kept:
+        proofs.login("was AWSPREVIOUS", before, expect=False)
+    return current
 
 
-def run() -> bool:
-    """The whole demo; True when every rotation and every proof went as expected."""
+def run_demo(engine: DemoEngine) -> bool:
+    """The whole demo of `engine`; True when every rotation and every proof went as expected."""
     import boto3
 
     from smrotate.observability import logger
     from smrotate.operator.loading import rotator_class
     from smrotate.testing.aws import REGION, fake_aws_environment
 
-    rotator = rotator_class("postgresql")  # by name: the framework never imports rotators
+    rotator = rotator_class(engine.rotator)  # by name: the framework never imports rotators
     with ExitStack() as stack:
         workdir = Path(tempfile.mkdtemp(prefix="smrotate-demo-"))
         stack.callback(shutil.rmtree, workdir, True)
-        server, endpoint = start_servers(stack, workdir)
+        engine.start(stack, workdir)
+        endpoint = start_moto(stack)
         stack.enter_context(fake_aws_environment(SECRETS_MANAGER_ENDPOINT=endpoint))
         stack.callback(logger.setLevel, logger.log_level)
         logger.setLevel(logging.WARNING)  # the demo tells its own story; failures still log
         sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
-        demo = Demo(server, sm, create_secret(server, sm))
-        ok = True
-        for number, (strategy, how) in enumerate(PLAN, start=1):
-            alternating = strategy == "alternating-users"
-            before = demo.read(VersionStage="AWSPREVIOUS")
-            handler = rotator.handler(env={**os.environ, "ROTATION_STRATEGY": strategy})
-            ok &= demo.rotate(handler, f"rotation {number}: {strategy} ({how})")
-            say("  proof:")
-            current = demo.read(VersionStage="AWSCURRENT")
-            ok &= demo.proof("AWSCURRENT", current, expect=True)
-            note = "  (until the next rotation)" if alternating else "  (the old password)"
-            previous = demo.read(VersionStage="AWSPREVIOUS")
-            ok &= demo.proof("AWSPREVIOUS", previous, expect=alternating, note=note)
-            if alternating:
-                ok &= demo.proof("was AWSPREVIOUS", before, expect=False)
-            if current and current["username"] != USER:
-                demo.acts_as(current)
-        ok &= check_log(server, demo)
-        say("\n[cleanup] stopping moto server and PostgreSQL, removing the temporary folders")
-    return ok
-
-
-def check_log(server: PostgresServer, demo: Demo) -> bool:
-    """The server log holds the verifiers this machine made, and no password of any version."""
-    versions = demo.sm.list_secret_version_ids(SecretId=demo.arn)["Versions"]
-    values = [demo.read(VersionId=v["VersionId"]) for v in versions]
-    log = server.log_text()
-    leaked = sum(log.count(value["password"]) for value in values if value)
-    hashed = log.count("PASSWORD 'SCRAM-SHA-256$")
-    say(
-        f"\n[server log] {hashed} password changes, each sent as a SCRAM-SHA-256 verifier made on "
-        f"this machine; plaintext passwords of the {len(values)} versions found in it: {leaked}"
-    )
-    return leaked == 0 and hashed > 0
+        plan = engine.create(sm)
+        proofs = Proofs(engine)
+        for number, rotation in enumerate(plan, start=1):
+            before = rotation.demo.read(VersionStage="AWSPREVIOUS")
+            env = {**os.environ, "ROTATION_STRATEGY": rotation.strategy}
+            title = f"rotation {number}: {rotation.strategy} ({rotation.how})"
+            proofs.check(rotation.demo.rotate(rotator.handler(env=env), title))
+            current = prove(proofs, rotation, before)
+            if current is not None:
+                previous = rotation.demo.read(VersionStage="AWSPREVIOUS")
+                proofs.check(engine.after(rotation, current, previous))
+        demos = list({id(rotation.demo): rotation.demo for rotation in plan}.values())
+        proofs.check(engine.finish(demos))
+        say(
+            f"\n[cleanup] stopping moto server and {engine.servers}, removing the temporary folders"
+        )
+    return proofs.ok
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the demo; 0 when it proved every rotation, 1 otherwise."""
+    """Run the demo; 0 when it proved every rotation, 1 otherwise (2: bad arguments)."""
     parser = argparse.ArgumentParser(
         prog="smrotate demo",
-        description="Rotate a real PostgreSQL password on this machine, with moto as Secrets "
-        "Manager, and show each step's labels and the proof.",
+        description="Rotate real passwords of a private database server on this machine, with "
+        "moto as Secrets Manager, and show each step's labels and the proof.",
     )
-    parser.parse_args(argv)
+    parser.add_argument(
+        "--engine",
+        choices=list(ENGINES),
+        default=next(iter(ENGINES)),
+        help=f"the server whose passwords are rotated (default {next(iter(ENGINES))})",
+    )
+    args = parser.parse_args(argv)
+    try:
+        engine = engine_class(args.engine)
+        check_needs(engine)
+    except DemoSetupError as exc:
+        say(f"smrotate demo --engine {args.engine}: {exc}")
+        return 1
     say("smrotate demo: real password rotations on this machine (moto stands in for AWS)\n")
     started = time.perf_counter()
     try:
-        ok = run()
+        ok = run_demo(engine())
     except Exception as exc:  # a setup failure: say what failed, never a secret value
         say(f"\ndemo failed: {type(exc).__name__}: {exc}")
         return 1

@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from smrotate.operator.loading import ROTATOR_CHOICES
 from smrotate.operator.output import span, utc, when
 from smrotate.store import SecretDescription
 
 DEFAULT_STUCK_AFTER = timedelta(minutes=15)
-ROTATOR_HINT = "ROTATOR is postgresql, mysql or MODULE:CLASS"
+ROTATOR_HINT = f"ROTATOR is {ROTATOR_CHOICES}"
 
 _RATE = re.compile(r"rate\(\s*(\d+)\s+(hour|hours|day|days)\s*\)")
 _DURATION = re.compile(r"(\d{1,2})h")

@@ -1,8 +1,12 @@
 """Rotators by name, for `run` and `cancel --cleanup --rotator`.
 
-`postgresql` and `mysql` name the shipped rotators; anything else is `MODULE:CLASS`, imported
-with importlib (the current directory is searched after the installed packages). The framework
-never imports `rotators` directly: this is the one place that names them, as strings.
+SHIPPED is the one table of the shipped rotators' names: each line names the rotator's class
+and the pip extra that installs its driver, and everything that lists the names (the error
+below, `ROTATOR_CHOICES` for help texts and hints) is made from it. Anything else is
+`MODULE:CLASS`, imported with importlib (the current directory is searched after the installed
+packages). The framework never imports `rotators` directly: this is the one place that names
+them, as strings. Importing this module is cheap (no rotator, no driver, no Powertools), so
+help texts may use the table.
 """
 
 from __future__ import annotations
@@ -11,26 +15,35 @@ import importlib
 import os
 import sys
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from smrotate.errors import ConfigurationError
 from smrotate.operator.exit_codes import CliError, ExitCode
-from smrotate.password_rotator import PasswordRotator
-from smrotate.rotator import Rotator
-from smrotate.store import SecretStore
 
+if TYPE_CHECKING:
+    from smrotate.password_rotator import PasswordRotator
+    from smrotate.rotator import Rotator
+    from smrotate.store import SecretStore
+
+# --rotator NAME: (MODULE:CLASS, the pip extra with its driver). One line per shipped rotator.
 SHIPPED = {
     "postgresql": ("smrotate.rotators.postgresql:PostgreSQLRotator", "postgres"),
     "mysql": ("smrotate.rotators.mysql:MySQLRotator", "mysql"),
+    "redis": ("smrotate.rotators.redis:RedisRotator", "redis"),
 }
+# What --rotator takes, in words: "postgresql, mysql, redis or MODULE:CLASS".
+ROTATOR_CHOICES = ", ".join(SHIPPED) + " or MODULE:CLASS"
 
 
 def rotator_class(name: str) -> type[Rotator]:
     """The Rotator subclass that `name` names; CliError (exit 2) saying what is wrong."""
+    from smrotate.rotator import Rotator
+
     spec, extra = SHIPPED.get(name, (name, None))
     module_name, sep, class_name = spec.partition(":")
     if not sep or not module_name or not class_name:
         raise CliError(
-            f"--rotator {name!r} is not postgresql, mysql or MODULE:CLASS "
+            f"--rotator {name!r} is not {ROTATOR_CHOICES} "
             "(e.g. --rotator mypackage.rotation:TokenRotator)",
             ExitCode.USAGE,
         )
@@ -43,6 +56,8 @@ def rotator_class(name: str) -> type[Rotator]:
         raise CliError(
             f"cannot import rotator module {module_name!r}: {exc}{hint}", ExitCode.USAGE
         ) from None
+    except ConfigurationError as exc:  # a shipped rotator checks its driver at import
+        raise CliError(f"--rotator {name}: {exc}", ExitCode.USAGE) from None
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type) or not issubclass(cls, Rotator):
         raise CliError(
@@ -80,6 +95,8 @@ def login_rotator(
     name: str, store: SecretStore, env: Mapping[str, str]
 ) -> PasswordRotator[Any, Any]:
     """A rotator that can log in (a PasswordRotator), for cleanup's checks."""
+    from smrotate.password_rotator import PasswordRotator
+
     rotator = build_rotator(name, store, env)
     if not isinstance(rotator, PasswordRotator):
         raise CliError(
