@@ -262,7 +262,7 @@ def test_redis_user_without_acl_setuser_is_cleaned_up_then_rotated_by_the_admin(
 
 def test_the_rotator_names_come_from_one_table(cli: Cli) -> None:
     """Every shipped name loads its class; an unknown name is refused with the table's names."""
-    assert ROTATOR_CHOICES == "postgresql, mysql, redis or MODULE:CLASS"
+    assert ROTATOR_CHOICES == "postgresql, mysql, redis, elasticache or MODULE:CLASS"
     for name, (spec, _) in SHIPPED.items():
         assert rotator_class(name).__name__ == spec.rpartition(":")[2]
     assert rotator_class("redis").__name__ == "RedisRotator"

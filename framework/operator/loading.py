@@ -30,8 +30,9 @@ SHIPPED = {
     "postgresql": ("smrotate.rotators.postgresql:PostgreSQLRotator", "postgres"),
     "mysql": ("smrotate.rotators.mysql:MySQLRotator", "mysql"),
     "redis": ("smrotate.rotators.redis:RedisRotator", "redis"),
+    "elasticache": ("smrotate.rotators.elasticache:ElastiCacheUserRotator", "redis"),
 }
-# What --rotator takes, in words: "postgresql, mysql, redis or MODULE:CLASS".
+# What --rotator takes, in words: "postgresql, mysql, redis, elasticache or MODULE:CLASS".
 ROTATOR_CHOICES = ", ".join(SHIPPED) + " or MODULE:CLASS"
 
 
