@@ -26,7 +26,9 @@ _MIN_LENGTH = 4  # shorter values would turn common words into markers
 _CAPACITY = 4096  # spellings, about ten per value
 _JSON_DEPTH = 3  # a password in a SecretString in a request body in a logged JSON line
 # Fields whose values are sensitive wherever they appear in a secret.
-SENSITIVE_FIELDS = frozenset({"password", "secret", "token", "apikey", "api_key", "key"})
+SENSITIVE_FIELDS = frozenset(
+    {"password", "secret", "token", "apikey", "api_key", "key", "secret_access_key"}
+)
 # Fields whose values `scrub_log` blanks in any log text, registered or not.
 LOG_FIELDS = (
     "SecretString",

@@ -116,6 +116,7 @@ class World:
                 "token",
                 "api_key",
                 "apikey",
+                "secret_access_key",
             }:
                 self.seen_values.add(item)
 
