@@ -35,12 +35,12 @@ $(DEMO_STAMP): pyproject.toml locks/uv.txt locks/demo.txt $(if $(LINK_TREE),,FOR
 
 # Resolve every lock again from pyproject.toml (newest releases that fit), with hashes for every
 # platform and Python 3.11+: dev first, then the others constrained by it, so that the Lambda
-# packages (postgres.txt, mysql.txt) carry exactly the versions the tests ran. What is held back
+# packages (postgres.txt, mysql.txt, redis.txt) carry exactly the versions the tests ran. What is held back
 # on purpose is in locks/constraints.txt, with the reason.
 LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 lock: $(STAMP)
 	$(LOCK) --extra dev --upgrade -c locks/constraints.txt -o locks/dev.txt
-	for extra in demo postgres mysql; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
+	for extra in demo postgres mysql redis; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
 	grep -o '^uv==[^ ]*' locks/dev.txt | $(BIN)/uv pip compile - --universal --python-version 3.11 \
 		--generate-hashes --quiet -c locks/dev.txt -o locks/uv.txt
 

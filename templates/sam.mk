@@ -61,14 +61,16 @@ sam_install = "$(SAM_PYTHON)" -m pip install --quiet --quiet --disable-pip-versi
 SAM_IN_PARALLEL = &
 endif
 
-# $(call sam_drop_models,<folder>): botocore's API models in <folder>, but SAM_BOTOCORE_SERVICES';
-# done in each Python version's install before they are copied together (less to copy).
+# $(call sam_drop_models,<folder>,<services>): botocore's API models in <folder>, but those of
+# SAM_BOTOCORE_SERVICES and <services>; done in each Python version's install before they are
+# copied together (less to copy).
 sam_drop_models = find "$(1)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
-	$(foreach service,$(SAM_BOTOCORE_SERVICES),! -name $(service)) -exec rm -rf {} +
+	$(foreach service,$(SAM_BOTOCORE_SERVICES) $(2),! -name $(service)) -exec rm -rf {} +
 
-# $(call sam_package,<extra>,<rotator>,<machine>): fill ARTIFACTS_DIR with one engine's package
-# for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt) and that rotator
-# alone (rotators/<rotator>/).
+# $(call sam_package,<extra>,<rotator>,<machine>,<services>): fill ARTIFACTS_DIR with one
+# engine's package for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt),
+# that rotator alone (rotators/<rotator>/), and botocore's models of SAM_BOTOCORE_SERVICES and
+# <services> (the AWS APIs that rotator alone calls; none for the shipped ones).
 define sam_package
 	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
 	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on manylinux2014_$(3), by $(SAM_INSTALLER)"
@@ -83,13 +85,13 @@ define sam_package
 	if [ -n "$$clash" ]; then \
 		echo "sam.mk: Python versions resolved different releases of: $$clash" >&2; exit 1; \
 	fi; \
-	for version in $(LAMBDA_PYTHON_VERSIONS); do $(call sam_drop_models,$$work/$$version); done; \
+	for version in $(LAMBDA_PYTHON_VERSIONS); do $(call sam_drop_models,$$work/$$version,$(4)); done; \
 	mkdir -p "$(ARTIFACTS_DIR)"; \
 	for version in $(LAMBDA_PYTHON_VERSIONS); do cp -R "$$work/$$version/." "$(ARTIFACTS_DIR)/"; done; \
 	"$(SAM_PYTHON)" "$(SAM_ROOT)/templates/merge_dist_info.py" "$(ARTIFACTS_DIR)" \
 		$(foreach version,$(LAMBDA_PYTHON_VERSIONS),"$$work/$(version)")
 	rm -rf "$(ARTIFACTS_DIR)/bin"
-	$(call sam_drop_models,$(ARTIFACTS_DIR))  # a model left from an earlier build there
+	$(call sam_drop_models,$(ARTIFACTS_DIR),$(4))  # a model left from an earlier build there
 	rm -rf "$(ARTIFACTS_DIR)/smrotate"
 	cp -R "$(SAM_ROOT)/framework" "$(ARTIFACTS_DIR)/smrotate"
 	mkdir -p "$(ARTIFACTS_DIR)/smrotate/rotators"
@@ -117,17 +119,19 @@ define sam_bytecode
 	echo "sam.mk: bytecode for Python$${compiled:- none}$${missing:+; none for$$missing (SAM_BYTECODE_PYTHONS has no interpreter for them)}"
 endef
 
-.PHONY: build-PostgreSQLRotationFunction build-PostgreSQLRotationFunctionArm64
-.PHONY: build-MySQLRotationFunction build-MySQLRotationFunctionArm64
+# $(call sam_functions,<Engine>,<extra>,<rotator>[,<services>]): the build targets of one
+# template's two functions, build-<Engine>RotationFunction (x86_64) and
+# build-<Engine>RotationFunctionArm64 (arm64), each making sam_package's package of
+# locks/<extra>.txt and rotators/<rotator>/. One line per template below: a new template needs
+# its line (tests/test_templates.py runs each template's targets with --dry-run).
+define sam_functions
+.PHONY: build-$(1)RotationFunction build-$(1)RotationFunctionArm64
+build-$(1)RotationFunction:
+	$$(call sam_package,$(2),$(3),x86_64,$(4))
+build-$(1)RotationFunctionArm64:
+	$$(call sam_package,$(2),$(3),aarch64,$(4))
+endef
 
-build-PostgreSQLRotationFunction:
-	$(call sam_package,postgres,postgresql,x86_64)
-
-build-PostgreSQLRotationFunctionArm64:
-	$(call sam_package,postgres,postgresql,aarch64)
-
-build-MySQLRotationFunction:
-	$(call sam_package,mysql,mysql,x86_64)
-
-build-MySQLRotationFunctionArm64:
-	$(call sam_package,mysql,mysql,aarch64)
+$(eval $(call sam_functions,PostgreSQL,postgres,postgresql))
+$(eval $(call sam_functions,MySQL,mysql,mysql))
+$(eval $(call sam_functions,Redis,redis,redis))

@@ -1,6 +1,9 @@
 """The SAM templates as data: loaded, transformed by aws-sam-translator, and resolved for one set of
 parameter values (conditions decided, intrinsic functions evaluated), so tests can check what
 CloudFormation would create: IAM statements, environment variables, the invoke permission.
+
+ENGINES is what the tests know of each template (tests/test_templates.py, test_sam_build.py,
+test_cli_template.py): a new template is one entry there and its DIFFERENCES from postgresql.yaml.
 """
 
 from __future__ import annotations
@@ -10,27 +13,174 @@ import os
 import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
-# engine -> (template file, logical id of its function)
+
+
+class Engine(NamedTuple):
+    """What the tests know of one template. A new template is one entry in ENGINES (and its
+    differences from postgresql.yaml in DIFFERENCES); the tests then hold it to everything the
+    others are held to."""
+
+    template: str  # templates/<template>
+    function: str  # logical id of its x86_64 function (the arm64 one adds "Arm64")
+    lock: str  # locks/<lock>.txt, the extra of pyproject.toml the package installs
+    strategies: tuple[str, ...]  # the rotator's own, in its order (tests/test_templates.py)
+    drivers: frozenset[str]  # distributions that only this engine's package holds
+    native: bool = True  # the package holds native files (see tests/test_sam_build.py)
+    lacks: frozenset[str] = frozenset()  # parameters of postgresql.yaml that it has not
+    # botocore models its package keeps besides sam.mk's SAM_BOTOCORE_SERVICES (its line there)
+    services: frozenset[str] = frozenset()
+
+
 ENGINES = {
-    "postgresql": ("postgresql.yaml", "PostgreSQLRotationFunction"),
-    "mysql": ("mysql.yaml", "MySQLRotationFunction"),
-}
-# engine -> the strategies its template allows (the rotator's own, in the same order)
-STRATEGIES = {
-    "postgresql": ("single-user", "single-user-via-admin", "alternating-users", "alternating-pair"),
-    "mysql": (
-        "single-user",
-        "single-user-via-admin",
-        "alternating-users",
-        "alternating-pair",
-        "dual-password",
+    "postgresql": Engine(
+        "postgresql.yaml",
+        "PostgreSQLRotationFunction",
+        "postgres",
+        ("single-user", "single-user-via-admin", "alternating-users", "alternating-pair"),
+        frozenset({"psycopg", "psycopg_binary"}),
+    ),
+    "mysql": Engine(
+        "mysql.yaml",
+        "MySQLRotationFunction",
+        "mysql",
+        (
+            "single-user",
+            "single-user-via-admin",
+            "alternating-users",
+            "alternating-pair",
+            "dual-password",
+        ),
+        frozenset({"pymysql", "cryptography"}),
+    ),
+    "redis": Engine(
+        "redis.yaml",
+        "RedisRotationFunction",
+        "redis",
+        ("single-user", "single-user-via-admin", "alternating-pair", "dual-password"),
+        frozenset({"redis"}),
+        native=False,  # redis-py and everything else in the lock are pure Python
+        lacks=frozenset({"masterSecretManagedByRds"}),  # no RDS: the admin secret names its host
     ),
 }
+STRATEGIES = {engine: spec.strategies for engine, spec in ENGINES.items()}
 ADMIN_STRATEGIES = ("single-user-via-admin", "alternating-users")  # they need masterSecretArn
+
+# Each template is postgresql.yaml with these (postgresql.yaml's text, the engine's text)
+# replacements, made in this order: nothing else differs (tests/test_templates.py). SAM has no
+# include, so the shared parts are copies, kept the same by that test.
+REFERENCE = "postgresql"
+_RDS_ADMIN_SECRET = (
+    "  masterSecretManagedByRds:\n"
+    "    Type: String\n"
+    "    Description: true when RDS manages the admin secret (its host is then read from RDS).\n"
+    '    Default: "false"\n'
+    '    AllowedValues: ["true", "false"]\n'
+)
+_RDS_CONDITION = (
+    "  AdminFromRds: !And\n"
+    "    - !Condition UsesAdminSecret\n"
+    '    - !Equals [!Ref masterSecretManagedByRds, "true"]\n'
+)
+_RDS_POLICY = """\
+        - !If
+          - AdminFromRds
+          - PolicyName: admin-secret-rds-endpoint
+            PolicyDocument:
+              Version: "2012-10-17"
+              Statement:
+                - Effect: Allow
+                  Action: rds:DescribeDBInstances
+                  Resource: !Sub RDS:db:*
+                - Effect: Allow
+                  Action: rds:DescribeDBClusters
+                  Resource: !Sub RDS:cluster:*
+          - !Ref AWS::NoValue
+""".replace("RDS:", "arn:${AWS::Partition}:rds:${AWS::Region}:${AWS::AccountId}:")
+_TWO_ADMIN_STRATEGIES = (
+    "!Or\n"
+    "{indent}- !Equals [!Ref rotationStrategy, single-user-via-admin]\n"
+    "{indent}- !Equals [!Ref rotationStrategy, alternating-users]\n"
+)
+DIFFERENCES: dict[str, list[tuple[str, str]]] = {
+    "mysql": [
+        ("PostgreSQLRotationFunction", "MySQLRotationFunction"),
+        ("smrotate.rotators.postgresql.lambda_handler", "smrotate.rotators.mysql.lambda_handler"),
+        (
+            "for PostgreSQL and Aurora PostgreSQL secrets,",
+            "for MySQL, MariaDB and Aurora MySQL secrets,",
+        ),
+        ("# This template and mysql.yaml", "# This template and postgresql.yaml"),
+        ("Rotates PostgreSQL secrets", "Rotates MySQL and MariaDB secrets"),
+        # MySQL 8.0.14+ keeps two passwords (the MySQL rotator's add_password)
+        (
+            "own password (no admin).\n",
+            "own password (no admin). dual-password: MySQL 8.0.14+ keeps the old password beside "
+            "the new one\n      until the next rotation (no admin).\n",
+        ),
+        ("alternating-pair]", "alternating-pair, dual-password]"),
+    ],
+    "redis": [
+        ("PostgreSQLRotationFunction", "RedisRotationFunction"),
+        ("smrotate.rotators.postgresql.lambda_handler", "smrotate.rotators.redis.lambda_handler"),
+        (
+            "for PostgreSQL and Aurora PostgreSQL secrets,",
+            "for Redis and Valkey ACL users' secrets,",
+        ),
+        (
+            "# This template and mysql.yaml are the same document up to the engine's names\n"
+            "# (tests/test_templates.py keeps them so): change both.\n",
+            "# This template is postgresql.yaml with Redis's names and strategies and without\n"
+            "# RDS: tests/sam_templates.py lists every difference, and tests/test_templates.py\n"
+            "# fails on any other. A change to a shared part is made to every template.\n",
+        ),
+        ("Rotates PostgreSQL secrets", "Rotates Redis and Valkey ACL user secrets"),
+        # No clones in Redis (alternating-users); dual passwords instead. Without a masterarn
+        # the user needs +acl|setuser, an admin's right in Redis: via-admin is the default.
+        (
+            """\
+      single-user: the user changes its own password. single-user-via-admin: the admin secret
+      (masterSecretArn) sets it. alternating-users: the admin secret alternates between the user
+      and its clone. alternating-pair: two users created beforehand take turns, each setting its
+      own password (no admin).
+    Default: single-user
+    AllowedValues: [single-user, single-user-via-admin, alternating-users, alternating-pair]
+""",
+            """\
+      single-user-via-admin: the admin secret (masterSecretArn) sets the user's password; the
+      user needs no right. single-user: the user changes its own password. alternating-pair: two
+      users created beforehand take turns, each setting its own password. dual-password: the
+      user keeps the old password beside the new one until the next rotation. The last three
+      need +acl|setuser, which lets a user change every user (docs/redis.md).
+    Default: single-user-via-admin
+    AllowedValues: [single-user, single-user-via-admin, alternating-pair, dual-password]
+""",
+        ),
+        (
+            "for single-user-via-admin and alternating-users.",
+            "for single-user-via-admin.",
+        ),
+        (_RDS_ADMIN_SECRET, ""),
+        (
+            "RuleCondition: " + _TWO_ADMIN_STRATEGIES.format(indent="      "),
+            "RuleCondition: !Equals [!Ref rotationStrategy, single-user-via-admin]\n",
+        ),
+        (
+            "AssertDescription: single-user-via-admin and alternating-users need masterSecretArn.",
+            "AssertDescription: single-user-via-admin needs masterSecretArn.",
+        ),
+        (
+            "AdminStrategy: " + _TWO_ADMIN_STRATEGIES.format(indent="    "),
+            "AdminStrategy: !Equals [!Ref rotationStrategy, single-user-via-admin]\n",
+        ),
+        (_RDS_CONDITION, ""),
+        ("# DescribeSecret: compare ARNs, read tags", "# DescribeSecret: compare ARNs"),
+        (_RDS_POLICY, ""),
+    ],
+}
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 FUNCTION_NAME = "smrotate-test"
@@ -76,20 +226,21 @@ def load(engine: str) -> dict[str, Any]:
     """The engine's template as plain JSON data (short-form intrinsics as their long form)."""
     from cfnlint.decode import decode_str  # type: ignore[import-untyped]
 
-    path = TEMPLATES / ENGINES[engine][0]
+    path = TEMPLATES / ENGINES[engine].template
     template, problems = decode_str(path.read_text())
     assert not problems, problems
     return dict(json.loads(json.dumps(template)))
 
 
-def parameters(strategy: str, *, optional: bool) -> dict[str, str]:
-    """Parameter values for a strategy, with every optional part or with none."""
+def parameters(engine: str, strategy: str, *, optional: bool) -> dict[str, str]:
+    """Parameter values for a strategy of an engine's template, with every optional part that
+    template has or with none."""
     values = {"functionName": FUNCTION_NAME, "rotationStrategy": strategy}
     if strategy in ADMIN_STRATEGIES:
         values["masterSecretArn"] = MASTER_ARN
     if optional:
         values.update(OPTIONAL_PARTS)
-    return values
+    return {name: v for name, v in values.items() if name not in ENGINES[engine].lacks}
 
 
 def with_defaults(template: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:

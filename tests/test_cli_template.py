@@ -6,38 +6,54 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from sam_templates import ENGINES as TEMPLATES
 
 from smrotate.operator.cli import main
+from smrotate.operator.sam_project import ENGINES, SamEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize(("engine", "lock"), [("postgresql", "postgres"), ("mysql", "mysql")])
+def test_every_template_is_offered() -> None:
+    """sam_project's table names each template, its rotator and its lock, as the tests know
+    them (tests/sam_templates.py); `smrotate template` offers exactly those engines."""
+    assert {
+        engine: SamEngine(spec.template, engine, f"{spec.lock}.txt")
+        for engine, spec in TEMPLATES.items()
+    } == ENGINES
+
+
+@pytest.mark.parametrize("engine", ENGINES)
 def test_the_project_is_the_checkouts_layout_for_one_engine(
-    engine: str, lock: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    template, rotator, lock = ENGINES[engine]
     folder = tmp_path / "project"
     assert main(["template", engine, str(folder)]) == 0
-    assert f"sam build --template templates/{engine}.yaml" in capsys.readouterr().out
-    template = (folder / "templates" / f"{engine}.yaml").read_text()
-    assert template == (ROOT / "templates" / f"{engine}.yaml").read_text()
-    assert (folder / "locks" / f"{lock}.txt").read_bytes() == (
-        ROOT / "locks" / f"{lock}.txt"
+    assert f"sam build --template templates/{template}" in capsys.readouterr().out
+    assert (folder / "templates" / template).read_bytes() == (
+        ROOT / "templates" / template
     ).read_bytes()
+    assert sorted(p.name for p in (folder / "templates").glob("*.yaml")) == [template]
+    assert [p.name for p in (folder / "locks").iterdir()] == [lock]
+    assert (folder / "locks" / lock).read_bytes() == (ROOT / "locks" / lock).read_bytes()
     assert (folder / "framework" / "rotator.py").read_bytes() == (
         ROOT / "framework/rotator.py"
     ).read_bytes()
-    assert {p.name for p in (folder / "rotators").iterdir()} == {"__init__.py", engine}
+    assert {p.name for p in (folder / "rotators").iterdir()} == {"__init__.py", rotator}
     assert (folder / "templates" / "samconfig.toml").is_file()  # sam build --config-env works
     assert not (folder / "framework" / "operator").exists()
     assert not (folder / "framework" / "testing").exists()
-    target = "build-" + ("PostgreSQL" if engine == "postgresql" else "MySQL") + "RotationFunction"
-    dry = subprocess.run(
-        ["make", "--dry-run", "--no-print-directory", target, "ARTIFACTS_DIR=/nonexistent"],
-        cwd=folder, capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert dry.returncode == 0, dry.stderr
-    assert f'--require-hashes -r "{folder}/locks/{lock}.txt"' in dry.stdout
+    function = TEMPLATES[engine].function
+    for target in (f"build-{function}", f"build-{function}Arm64"):
+        dry = subprocess.run(
+            ["make", "--dry-run", "--no-print-directory", target, "ARTIFACTS_DIR=/nonexistent",
+             "SAM_INSTALLER=uv", "SAM_BYTECODE_PYTHONS=none"],
+            cwd=folder, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert dry.returncode == 0, dry.stderr
+        assert f'--require-hashes -r "{folder}/locks/{lock}"' in dry.stdout
+        assert f'cp -R "{folder}/rotators/{rotator}"' in dry.stdout
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert main(["template", engine, str(folder)]) == 0  # idempotent
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

@@ -27,6 +27,8 @@ from pathlib import Path
 import pytest
 from shared import once_per_run
 
+from smrotate.operator.sam_project import ENGINES as SAM_ENGINES
+
 pytestmark = pytest.mark.slow  # 6 to 15 s here, most of it the isolated build
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +170,11 @@ def test_the_wheel_holds_smrotate_and_its_metadata_only(wheel_files: list[str]) 
     assert "smrotate/py.typed" in wheel_files
     assert "smrotate/rotators/postgresql/__init__.py" in wheel_files
     assert "smrotate/testing/pytest_plugin.py" in wheel_files
+    for template, rotator, lock in SAM_ENGINES.values():  # what `smrotate template` writes
+        assert f"smrotate/sam/{template}" in wheel_files
+        assert f"smrotate/sam/locks/{lock}" in wheel_files
+        assert f"smrotate/rotators/{rotator}/__init__.py" in wheel_files
+    assert "smrotate/sam/sam.mk" in wheel_files
 
 
 def test_the_wheel_holds_every_module_of_the_checkout_and_nothing_else(
@@ -260,15 +267,14 @@ def test_the_sdist_holds_what_building_and_testing_need(source: Path, tmp_path: 
     assert {
         "LICENSE",
         "Makefile",
-        "templates/postgresql.yaml",
-        "templates/mysql.yaml",
         "templates/sam.mk",
+        "templates/samconfig.toml",
         "templates/merge_dist_info.py",
-        "locks/postgres.txt",
-        "locks/mysql.txt",
         "tests/conftest.py",
         "framework/rotator.py",
-        "rotators/postgresql/__init__.py",
+        *(f"templates/{template}" for template, _, _ in SAM_ENGINES.values()),
+        *(f"locks/{lock}" for _, _, lock in SAM_ENGINES.values()),
+        *(f"rotators/{rotator}/__init__.py" for _, rotator, _ in SAM_ENGINES.values()),
     } <= names
     assert not any("__pycache__" in name for name in names)
 

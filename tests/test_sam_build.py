@@ -1,11 +1,19 @@
-"""`sam build` of each template (once per session), then the built package runs a full rotation
-as Lambda runs it: a fresh interpreter with only the package and the standard library on
-sys.path, the handler the template names, the environment the template gives the function,
-against moto server and the suite's private PostgreSQL or MariaDB.
+"""`sam build` of each template whose package holds native files (once per session), then the
+built package runs a full rotation as Lambda runs it: a fresh interpreter with only the package
+and the standard library on sys.path, the handler the template names, the environment the
+template gives the function, against moto server and the suite's private PostgreSQL, MariaDB or
+Redis.
 
 The package is built for this machine's architecture and carries the wheels of every runtime the
 templates allow (this interpreter's version is added if it is not one of them), so the very
 wheels that Lambda would load are loaded here.
+
+A pure-Python package (Redis: `native=False` in tests/sam_templates.py) is built by its make
+target alone, the one `sam build` runs (tests/test_templates.py checks the template names it),
+for this machine and this Python, without bytecode: about 3 s instead of a `sam build` of both
+architectures (about 25 s). What that skips (both architectures, every Python's wheels merged,
+bytecode) is engine-independent make code, proven by the other templates' builds; the test
+fails if such a package ever holds a native file.
 """
 
 from __future__ import annotations
@@ -17,17 +25,21 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import new_password
 from moto_server_fixtures import sm_client
+from packaging.markers import Marker
 from packaging.utils import canonicalize_name
+from redis_fixtures import RedisUser
 from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES, Resolved
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
 from shared import once_per_run
+from test_redis_rotator import ORDINARY, SELF_SERVICE
 
 from smrotate.drivers import elf_architecture
 from smrotate.testing.aws import REGION, enable_rotation
@@ -43,8 +55,10 @@ LAMBDA_ARCHITECTURE = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64"
 ]
 NATIVE_ARCHITECTURE = {"x86_64": "x86_64", "arm64": "aarch64"}[LAMBDA_ARCHITECTURE]
 CA_IN_PACKAGE = "certs/ca-bundle.pem"
-DRIVERS = {"postgresql": {"psycopg", "psycopg_binary"}, "mysql": {"pymysql", "cryptography"}}
+# The strategies each package rotates with here, those of them its engine offers.
 STRATEGIES = ("single-user", "single-user-via-admin", "alternating-users")
+SAM_BUILT = [engine for engine, spec in ENGINES.items() if spec.native]  # the others: make
+HERE = f"{sys.version_info.major}.{sys.version_info.minor}"
 MARKER = "ROTATION-RESULT "
 
 # Runs in `python -I -S -B`: no site-packages, no PYTHON* variables, no bytecode written (Lambda's
@@ -102,38 +116,62 @@ def template_versions() -> list[str]:
     return found.group(1).split()
 
 
+def built_versions(engine: str) -> list[str]:
+    """The Python versions whose wheels the package of `engine` carries, as built here."""
+    if not ENGINES[engine].native:
+        return [HERE]
+    return [*template_versions(), *([HERE] if HERE not in template_versions() else [])]
+
+
 @pytest.fixture(scope="session")
 def sam_build(tmp_path_factory: pytest.TempPathFactory, pki: Pki) -> Callable[..., Path]:
-    """`sam build` of an engine's template on first use (once per run, shared by the workers):
-    the package folder for `architecture` (default: this machine's; the build makes both).
-    Built with the suite's CA as the package's CA bundle (SAM_CA_BUNDLE)."""
-    versions = template_versions()
-    here = f"{sys.version_info.major}.{sys.version_info.minor}"
+    """An engine's package folder for `architecture` (default: this machine's), built on first
+    use (once per run, shared by the workers) with the suite's CA as the package's CA bundle
+    (SAM_CA_BUNDLE): by `sam build` of its template (which builds both architectures), or for a
+    pure-Python package by its make target, for this machine only (see the top of this file)."""
 
     def build(engine: str, architecture: str = LAMBDA_ARCHITECTURE) -> Path:
-        file, function = ENGINES[engine]
+        spec = ENGINES[engine]
+        function = spec.function + ("Arm64" if architecture == "arm64" else "")
+        variables = {
+            "SAM_CLI_TELEMETRY": "0",
+            "SAM_PYTHON": sys.executable,  # the uv that downloads the wheels
+            "LAMBDA_PYTHON_VERSIONS": " ".join(built_versions(engine)),
+            "SAM_CA_BUNDLE": str(pki.ca),
+            # this Python's bytecode; none in a package made without sam build
+            "SAM_BYTECODE_PYTHONS": sys.executable if spec.native else "none",
+        }
+        if not spec.native:
+            assert architecture == LAMBDA_ARCHITECTURE, "a pure-Python package: this machine's"
+            with once_per_run(tmp_path_factory, f"make-{engine}") as (folder, needed):
+                if needed:
+                    command = ["make", "--no-print-directory", f"build-{function}"]
+                    command += [f"ARTIFACTS_DIR={folder}"]
+                    command += [f"{name}={value}" for name, value in variables.items()]
+                    run = subprocess.run(
+                        command, cwd=ROOT, capture_output=True, text=True, check=False
+                    )
+                    said = run.stdout + run.stderr
+                    assert run.returncode == 0, said[-6000:]
+                    assert f"on manylinux2014_{NATIVE_ARCHITECTURE}, by uv" in said, said[-3000:]
+            return folder
         with once_per_run(tmp_path_factory, f"sam-build-{engine}") as (folder, needed):
             if needed:
-                env = {
-                    **os.environ,
-                    "SAM_CLI_TELEMETRY": "0",
-                    "SAM_PYTHON": sys.executable,  # the uv that downloads the wheels
-                    "LAMBDA_PYTHON_VERSIONS": " ".join(
-                        [*versions, *([here] if here not in versions else [])]
-                    ),
-                    "SAM_CA_BUNDLE": str(pki.ca),
-                    "SAM_BYTECODE_PYTHONS": sys.executable,  # this Python's bytecode
-                }
-                command = [SAM, "build", "--template", str(TEMPLATES / file)]
+                command = [SAM, "build", "--template", str(TEMPLATES / spec.template)]
                 command += ["--build-dir", str(folder), "--build-in-source"]
                 run = subprocess.run(
-                    command, cwd=ROOT, env=env, capture_output=True, text=True, check=False
+                    command,
+                    cwd=ROOT,
+                    env={**os.environ, **variables},
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 said = run.stdout + run.stderr  # sam prints make's output on stderr
                 assert run.returncode == 0, said[-6000:]
                 assert f"on manylinux2014_{NATIVE_ARCHITECTURE}, by uv" in said, said[-3000:]
-                assert f"sam.mk: bytecode for Python {here}" in said, said[-3000:]
-        return folder / (function + ("Arm64" if architecture == "arm64" else ""))
+                assert f"sam.mk: bytecode for Python {HERE}" in said, said[-3000:]
+        return folder / function
 
     return build
 
@@ -147,16 +185,36 @@ def versions(package: Path) -> dict[str, str]:
     return found
 
 
-def locked(engine: str) -> dict[str, str]:
-    """What locks/<extra>.txt pins for Linux (its Windows-only pins left out)."""
-    lock = ROOT / "locks" / f"{'postgres' if engine == 'postgresql' else 'mysql'}.txt"
+def lambda_platform(version: str) -> dict[str, str]:
+    """The marker environment of Lambda's CPython `version` as the installs see it (uv and pip
+    take `--python-version 3.11` as 3.11.0)."""
+    return {
+        "python_version": version,
+        "python_full_version": f"{version}.0",
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "os_name": "posix",
+    }
+
+
+def locked(engine: str, python_versions: Sequence[str]) -> dict[str, str]:
+    """What locks/<lock>.txt pins for Lambda's Linux and any of `python_versions`."""
+    lock = ROOT / "locks" / f"{ENGINES[engine].lock}.txt"
     found: dict[str, str] = {}
     for line in lock.read_text().splitlines():
         if (match := re.match(r"^([A-Za-z0-9._-]+)==(\S+?)(?: ; (.+?))? \\$", line)) and (
-            match[3] is None or "win32" not in match[3]
+            match[3] is None
+            or any(Marker(match[3]).evaluate(lambda_platform(v)) for v in python_versions)
         ):
             found[canonicalize_name(match[1])] = match[2]
     return found
+
+
+def is_elf(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(4) == b"\x7fELF"
 
 
 def distributions(package: Path) -> set[str]:
@@ -172,10 +230,10 @@ def test_the_package_holds_the_runtime_and_nothing_else(
     package = sam_build(engine)
     dists = distributions(package)
     assert {"boto3", "botocore", "aws_lambda_powertools"} <= dists
-    assert DRIVERS[engine] <= dists
-    for other, drivers in DRIVERS.items():
+    assert ENGINES[engine].drivers <= dists
+    for other, spec in ENGINES.items():
         if other != engine:
-            assert not drivers & dists, f"{other}'s driver in {engine}'s package"
+            assert not spec.drivers & dists, f"{other}'s driver in {engine}'s package"
     assert not {"moto", "pytest", "mypy", "ruff", "aws_sam_cli", "cfn_lint", "boto3_stubs"} & dists
     for absent in (
         "tests",
@@ -187,11 +245,17 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         "smrotate/operator",
     ):
         assert not (package / absent).exists(), absent
+    for engine_module in ("__init__.py", "rotator.py", "strategies.py", "store.py"):
+        assert (package / "smrotate" / engine_module).is_file(), engine_module
     rotators = package / "smrotate" / "rotators"
     assert (rotators / engine / "__init__.py").is_file()
     assert {p.name for p in rotators.iterdir()} - {"__pycache__"} == {"__init__.py", engine}
-    assert versions(package) == locked(engine), "the package must carry the lock's versions"
+    assert versions(package) == locked(engine, built_versions(engine)), "not the lock's versions"
     assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+    if not ENGINES[engine].native:
+        elf = [p for p in package.rglob("*") if p.is_file() and is_elf(p)]
+        assert elf == [], "native files: set native=True in tests/sam_templates.py (sam build)"
+        return
     for version in template_versions():
         tag = f"cpython-{version.replace('.', '')}-{NATIVE_ARCHITECTURE}-linux-gnu.so"
         assert list(package.rglob(f"*.{tag}")), f"no native file for Python {version}"
@@ -225,7 +289,7 @@ def pyc_flags(path: Path) -> int:
     return int.from_bytes(path.read_bytes()[4:8], "little")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SAM_BUILT)
 def test_the_package_ships_bytecode_that_python_loads_without_compiling(
     engine: str, sam_build: Callable[..., Path]
 ) -> None:
@@ -254,7 +318,7 @@ def test_the_package_ships_bytecode_that_python_loads_without_compiling(
     assert report["compiled"] == []
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SAM_BUILT)
 def test_each_dist_info_lists_the_files_and_tags_of_every_python(
     engine: str, sam_build: Callable[..., Path]
 ) -> None:
@@ -276,7 +340,7 @@ def test_each_dist_info_lists_the_files_and_tags_of_every_python(
 
 
 @pytest.mark.parametrize("architecture", ["x86_64", "arm64"])
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", SAM_BUILT)
 def test_each_packages_native_libraries_match_its_architecture(
     engine: str, architecture: str, sam_build: Callable[..., Path]
 ) -> None:
@@ -311,7 +375,7 @@ def lambda_environment(engine: str, package: Path, moto_url: str, **values: str)
         "databaseCaBundle": CA_IN_PACKAGE,
     }
     template = Resolved(sam_transform(load_template(engine)), {**params, **values})
-    function = template.resources[ENGINES[engine][1]]["Properties"]
+    function = template.resources[ENGINES[engine].function]["Properties"]
     return {
         **function["Environment"]["Variables"],
         "AWS_ACCESS_KEY_ID": "testing",
@@ -362,11 +426,20 @@ def run_like_lambda(
 
 
 class Database:
-    """The suite's server for an engine, seen through the few calls this test needs."""
+    """The suite's server for an engine, and a fresh user of it for a strategy, seen through
+    the few calls this test needs."""
 
-    def __init__(self, engine: str, request: pytest.FixtureRequest) -> None:
+    def __init__(self, engine: str, strategy: str, request: pytest.FixtureRequest) -> None:
         self.engine = engine
-        self.server: Any = request.getfixturevalue("pg" if engine == "postgresql" else "mariadb")
+        if engine == "redis":
+            self.server: Any = request.getfixturevalue("redis_server")
+            # The admin refuses users that could change others (docs/redis.md).
+            rules = ORDINARY if strategy == "single-user-via-admin" else SELF_SERVICE
+            self.user: Any = RedisUser(f"app_{secrets.token_hex(4)}", new_password())
+            self.server.create_user(self.user.name, self.user.password, rules)
+            request.addfinalizer(lambda: self.server.drop_user(self.user.name))
+            return
+        self.server = request.getfixturevalue("pg" if engine == "postgresql" else "mariadb")
         make = request.getfixturevalue("pg_user" if engine == "postgresql" else "mariadb_user")
         self.user = make()
 
@@ -386,21 +459,25 @@ class Database:
 
 @pytest.fixture
 def database(request: pytest.FixtureRequest) -> Database:
-    """The server and a fresh user of the engine the test is parametrized with."""
-    return Database(request.param, request)
+    """The server and a fresh user of the (engine, strategy) the test is parametrized with."""
+    engine, strategy = request.param
+    return Database(engine, strategy, request)
+
+
+SERVER_MARKS = {
+    "postgresql": pytest.mark.postgres,
+    "mysql": pytest.mark.mariadb,
+    "redis": pytest.mark.redis,
+}
 
 
 @pytest.mark.parametrize(
     ("database", "strategy"),
     [
-        pytest.param(
-            e,
-            s,
-            id=f"{e}-{s}",
-            marks=pytest.mark.postgres if e == "postgresql" else pytest.mark.mariadb,
-        )
+        pytest.param((e, s), s, id=f"{e}-{s}", marks=SERVER_MARKS[e])
         for e in ENGINES
         for s in STRATEGIES
+        if s in ENGINES[e].strategies
     ],
     indirect=["database"],
 )

@@ -12,16 +12,26 @@ user's is overwritten.
 
 from __future__ import annotations
 
-import shutil
-from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 from smrotate.errors import ConfigurationError
 
-# engine: (template, rotator package, lock)
+
+class SamEngine(NamedTuple):
+    """One engine's project: `templates/<template>`, `rotators/<rotator>/`, `locks/<lock>`."""
+
+    template: str
+    rotator: str
+    lock: str
+
+
+# One entry per template (`smrotate template` offers these engines; tests/test_cli_template.py
+# checks the entries against the templates and their build targets).
 ENGINES = {
-    "postgresql": ("postgresql.yaml", "postgresql", "postgres.txt"),
-    "mysql": ("mysql.yaml", "mysql", "mysql.txt"),
+    "postgresql": SamEngine("postgresql.yaml", "postgresql", "postgres.txt"),
+    "mysql": SamEngine("mysql.yaml", "mysql", "mysql.txt"),
+    "redis": SamEngine("redis.yaml", "redis", "redis.txt"),
 }
 NOT_SHIPPED = ("operator", "testing", "sam", "rotators", "__pycache__")
 MAKEFILE = """\
@@ -33,6 +43,8 @@ MAKEFILE = """\
 
 def _files(engine: str) -> dict[str, bytes]:
     """Every file of the project, by relative path."""
+    from importlib import resources  # here: the CLI imports ENGINES for its choices
+
     template, rotator, lock = ENGINES[engine]
     sam = resources.files("smrotate.sam")
     files = {
@@ -79,6 +91,8 @@ def write_project(engine: str, folder: Path) -> list[str]:
                 f"{folder} already holds files that are not this project's ({foreign[0]} and "
                 f"{len(foreign) - 1} more); name an empty or new folder"
             )
+    import shutil
+
     for relative, content in files.items():
         target = folder / relative
         target.parent.mkdir(parents=True, exist_ok=True)
