@@ -254,13 +254,23 @@ def lambda_entry(run: Callable[[Any, Any], None], metrics: Metrics) -> Callable[
     """`run` wrapped in Powertools' idioms for a Lambda invocation: `inject_lambda_context`
     (the ClientRequestToken as correlation id, `cold_start` and the `function_*` keys, state
     cleared between invocations), `log_metrics` (the step's metrics and the ColdStart metric,
-    flushed when the invocation ends, failed or not), and a Tracer when `tracing_enabled`
+    flushed when the invocation ends, failed or not; none while POWERTOOLS_METRICS_DISABLED is
+    true, when Powertools would still write ColdStart), and a Tracer when `tracing_enabled`
     (`capture_response=False`; no module patched, so no request of the Secrets Manager client,
     which carries secret values, is ever traced)."""
     entry = logger.inject_lambda_context(
         correlation_id_path="ClientRequestToken", clear_state=True
     )(run)
-    entry = metrics.log_metrics(capture_cold_start_metric=True)(entry)
+    measured = metrics.log_metrics(capture_cold_start_metric=True)(entry)
+    quiet = metrics.log_metrics(entry)
+
+    def flushed(event: Any, context: Any) -> Any:
+        # Powertools writes the ColdStart metric (single_metric) even when metrics are disabled.
+        from aws_lambda_powertools.metrics.functions import is_metrics_disabled
+
+        return (quiet if is_metrics_disabled() else measured)(event, context)
+
+    entry = flushed
     if tracing_enabled():
         from aws_lambda_powertools import Tracer
 

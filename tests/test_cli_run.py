@@ -20,10 +20,14 @@ from pg_fixtures import PgUser
 from redis_fixtures import MakeRedisUser
 
 from smrotate.accounts import Account
-from smrotate.errors import Failure, TargetError
+from smrotate.errors import Failure, LoginRefusedError, TargetError
 from smrotate.operator.exit_codes import ExitCode
 from smrotate.operator.loading import ROTATOR_CHOICES, SHIPPED, rotator_class
+from smrotate.rotator import Rotator, StepContext
+from smrotate.rotators.iam_keys.keys import IamKey, UserKeys
+from smrotate.store import Secret
 from smrotate.testing.aws import enable_rotation, labels
+from smrotate.testing.iam import UserKey, create_user, identity, key_states, sts_checks_keys
 from smrotate.testing.postgres import PostgresServer
 from smrotate.testing.redis import RedisServer
 
@@ -41,6 +45,19 @@ class LeakyRotator(SharedTargetRotator):
 
     def check_login(self, session: Any, account: Account) -> None:
         raise TargetError(f"query failed for password {account.password}", Failure.OTHER)
+
+
+class TokenRotator(Rotator):
+    """A rotator with no login to check (not a cleanup.CleanupChecks)."""
+
+    def build_pending(self, ctx: StepContext) -> Secret:
+        return {**ctx.current(), "token": secrets.token_hex(8)}
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        pass
+
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        pass
 
 
 def make(url: str, value: dict[str, Any] | None = None, name: str = "app/db") -> str:
@@ -262,7 +279,7 @@ def test_redis_user_without_acl_setuser_is_cleaned_up_then_rotated_by_the_admin(
 
 def test_the_rotator_names_come_from_one_table(cli: Cli) -> None:
     """Every shipped name loads its class; an unknown name is refused with the table's names."""
-    assert ROTATOR_CHOICES == "postgresql, mysql, redis, elasticache or MODULE:CLASS"
+    assert ROTATOR_CHOICES == "postgresql, mysql, redis, elasticache, iam_keys or MODULE:CLASS"
     for name, (spec, _) in SHIPPED.items():
         assert rotator_class(name).__name__ == spec.rpartition(":")[2]
     assert rotator_class("redis").__name__ == "RedisRotator"
@@ -282,3 +299,76 @@ def test_run_without_redis_py_names_the_extra(
     assert result.code == ExitCode.USAGE
     assert "--rotator redis: RedisRotator needs the redis driver" in result.err
     assert "pip install 'smrotate[redis]'" in result.err
+
+
+# ------------------------------------------------------------------ IAM access keys
+
+
+@pytest.fixture
+def iam_user(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[UserKey]:
+    """An IAM user with one key in moto server, whose STS refuses bad keys; IAM and STS reached
+    as an operator reaches them (AWS_ENDPOINT_URL_<SERVICE>: --endpoint-url is Secrets
+    Manager's), and IAM_USER_NAME naming the user."""
+    for service in ("IAM", "STS"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_url)
+    monkeypatch.setenv("IAM_USER_NAME", "app-user")
+    monkeypatch.setenv("IAM_PROPAGATION_SECONDS", "0")  # one proof: moto is consistent at once
+    with sts_checks_keys():
+        yield create_user("app-user", path="/app/")
+
+
+def test_run_rotates_an_iam_users_key_and_cleanup_deletes_a_discarded_one(
+    cli: Cli, moto_url: str, iam_user: UserKey, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run --rotator iam_keys`; then a run whose new key STS refuses (IAM not caught up) stops
+    at testSecret, and `cancel --cleanup --rotator iam_keys` discards AWSPENDING and deletes the
+    key that only it held: the user keeps the two working keys of AWSCURRENT and AWSPREVIOUS."""
+    arn = make(moto_url, iam_user.secret(), name="app/keys")
+    done = cli("run", "app/keys", "--rotator", "iam_keys")
+    assert done.code == 0, done.out + done.err
+    first = current(moto_url, arn)
+    assert identity(first["access_key_id"], first["secret_access_key"]) == iam_user.arn
+    assert identity(iam_user.access_key_id, iam_user.secret_access_key) == iam_user.arn
+
+    prove = UserKeys.prove
+
+    def not_yet(self: UserKeys, key: IamKey, arn_: str, hint: str) -> None:
+        if key.access_key_id not in (first["access_key_id"], iam_user.access_key_id):
+            raise LoginRefusedError(f"STS refused the new key (test: IAM not caught up); {hint}")
+        prove(self, key, arn_, hint)
+
+    monkeypatch.setattr(UserKeys, "prove", not_yet)
+    failed = cli("run", "app/keys", "--rotator", "iam_keys")
+    assert failed.code == ExitCode.ROTATION_FAILED
+    assert [line.split()[1] for line in failed.out.splitlines()[:3]] == ["ok", "ok", "FAILED"]
+    (pending,) = [v for v, stages in labels(arn).items() if "AWSPENDING" in stages]
+    made = pending_key(moto_url, arn, pending)
+    assert set(key_states("app-user")) == {first["access_key_id"], made}  # AWSPREVIOUS's went
+
+    cleanup = cli("cancel", "app/keys", "--cleanup", "--rotator", "iam_keys")
+    assert cleanup.code == 0, cleanup.out + cleanup.err
+    assert f"AWSCURRENT (version {first_version(arn)}) logs in" in cleanup.out
+    assert "the IAM access key deleted" in cleanup.out
+    assert not any("AWSPENDING" in stages for stages in labels(arn).values())
+    assert key_states("app-user") == {first["access_key_id"]: "Active"}
+    assert identity(first["access_key_id"], first["secret_access_key"]) == iam_user.arn
+    assert current(moto_url, arn) == first
+
+
+def first_version(arn: str) -> str:
+    (version,) = [v for v, stages in labels(arn).items() if "AWSCURRENT" in stages]
+    return version
+
+
+def pending_key(url: str, arn: str, version: str) -> str:
+    response = sm_client(url).get_secret_value(SecretId=arn, VersionId=version)
+    return str(json.loads(response["SecretString"])["access_key_id"])
+
+
+def test_cleanup_with_a_rotator_that_cannot_check_logins_is_a_usage_error(
+    cli: Cli, moto_url: str
+) -> None:
+    make(moto_url)
+    result = cli("cancel", "app/db", "--cleanup", "--rotator", "test_cli_run:TokenRotator")
+    assert result.code == ExitCode.USAGE
+    assert "cannot check logins" in result.err

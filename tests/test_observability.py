@@ -324,6 +324,28 @@ def test_the_lambda_entry_point_uses_powertools_idioms(
     assert steps == [("createSecret", False), ("setSecret", False), ("testSecret", True)]
 
 
+def test_disabled_metrics_write_no_cold_start_metric(
+    sm: Any,
+    make_secret: MakeSecret,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """POWERTOOLS_METRICS_DISABLED=true (the CLI, the tests): no EMF record at all, although
+    Powertools' own log_metrics would still write the ColdStart one."""
+    from aws_lambda_powertools.metrics.provider import cold_start
+
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    monkeypatch.setattr(cold_start, "is_cold_start", True)
+    target = MemoryTarget(passwords={"app": "app-password-1"})
+    handler = MemoryRotator.handler(target=target, env={})
+    arn = make_secret({"username": "app", "password": "app-password-1"})
+    capsys.readouterr()
+    handler(step_event("createSecret", arn, new_token()), FakeLambdaContext())
+    lines = json_lines(capsys.readouterr().out)
+    assert any(line.get("outcome") for line in lines)  # the step ran and logged
+    assert [line for line in lines if "_aws" in line] == []
+
+
 @pytest.mark.parametrize(
     ("variables", "level"),
     [

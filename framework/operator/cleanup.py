@@ -39,22 +39,46 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from smrotate.accounts import Account
 from smrotate.errors import LoginRefusedError, SecretFormatError, SmrotateError, TargetError
 from smrotate.labels import LabelChange, finish_changes, finish_labels
 from smrotate.operator.health import ROTATOR_HINT
-from smrotate.password_rotator import Target
 from smrotate.store import (
     CLAIM_PREFIX,
     CURRENT,
     PENDING,
     PREVIOUS,
+    Secret,
     SecretDescription,
     SecretStore,
     claim_label,
 )
+
+
+@runtime_checkable
+class CleanupChecks(Protocol):
+    """What cleanup asks of the rotator `--rotator` names. Every PasswordRotator has it; another
+    rotator implements these members (the IAM-key rotator does: rotators/iam_keys/checks.py).
+    The parsed values need `same_account(other) -> bool`."""
+
+    def parse_secret(self, value: Secret, what: str) -> Any:
+        """The parsed value; SecretFormatError naming the field."""
+
+    def logs_in(self, account: Any) -> bool:
+        """True when the target accepts it, False when refused; other failures raise."""
+
+    def verify(self, account: Any) -> None:
+        """testSecret's proof; LoginRefusedError when refused. Read-only."""
+
+    @property
+    def retires_discarded(self) -> bool:
+        """True when `retire_discarded` may have work to do."""
+
+    def retire_discarded(self, description: SecretDescription, version: str) -> bool:
+        """Leave no working credentials that only the discarded `version` holds."""
+
 
 # How many of the newest unlabelled versions cleanup tries when no labelled version logs in:
 # each is one GetSecretValue and one login (a refused one counts as a failed login).
@@ -120,7 +144,7 @@ class Plan:
 def assess(
     store: SecretStore,
     description: SecretDescription,
-    rotator: Target | None,
+    rotator: CleanupChecks | None,
     ref: str,
 ) -> Plan:
     """Decide what cleanup may do; read-only (reads versions and logs in with them)."""
@@ -136,7 +160,7 @@ def assess(
 def _assess(
     store: SecretStore,
     description: SecretDescription,
-    rotator: Target | None,
+    rotator: CleanupChecks | None,
     ref: str,
 ) -> Plan:
     pending, current = description.unfinished, description.current
@@ -175,7 +199,7 @@ def _assess(
 def _check_current_alone(
     store: SecretStore,
     description: SecretDescription,
-    rotator: Target,
+    rotator: CleanupChecks,
     plan: Plan,
     current: str,
 ) -> None:
@@ -203,7 +227,7 @@ def _check_current_alone(
 def _check_logins(
     store: SecretStore,
     description: SecretDescription,
-    rotator: Target,
+    rotator: CleanupChecks,
     pending: str,
     current: str,
 ) -> Plan:
@@ -271,7 +295,7 @@ def _check_logins(
 def _restore(
     store: SecretStore,
     description: SecretDescription,
-    rotator: Target,
+    rotator: CleanupChecks,
     plan: Plan,
     accounts: list[Account],
 ) -> None:
@@ -375,7 +399,7 @@ def cancel(
     *,
     cleanup: bool,
     dry_run: bool,
-    rotator: Target | None,
+    rotator: CleanupChecks | None,
 ) -> CancelReport:
     """CancelRotateSecret and, with `cleanup`, the repair described in the module docstring."""
     before = store.describe(secret_id)
@@ -411,7 +435,7 @@ def cancel(
 
 
 def _retire(
-    store: SecretStore, description: SecretDescription, rotator: Target, pending: str
+    store: SecretStore, description: SecretDescription, rotator: CleanupChecks, pending: str
 ) -> bool:
     """After a discard: the rotator makes sure the discarded credentials stop working where
     AWSCURRENT's kept working (alternating users: the inactive user gets a fresh password)."""
@@ -442,8 +466,8 @@ def report_lines(report: CancelReport, ref: str) -> list[str]:
             lines.append("no label changed" if not report.dry_run else "would change no label")
     if report.retired:
         lines.append(
-            "the discarded credentials logged in: the rotator gave that user a fresh password "
-            "that no version holds"
+            "the discarded version's credentials still worked: the rotator retired them (a "
+            "fresh password that no version holds, or the IAM access key deleted)"
         )
     if report.leftover_pending:
         lines.append(

@@ -21,18 +21,20 @@ from smrotate.errors import ConfigurationError
 from smrotate.operator.exit_codes import CliError, ExitCode
 
 if TYPE_CHECKING:
-    from smrotate.password_rotator import PasswordRotator
+    from smrotate.operator.cleanup import CleanupChecks
     from smrotate.rotator import Rotator
     from smrotate.store import SecretStore
 
 # --rotator NAME: (MODULE:CLASS, the pip extra with its driver). One line per shipped rotator.
-SHIPPED = {
+SHIPPED: dict[str, tuple[str, str | None]] = {
     "postgresql": ("smrotate.rotators.postgresql:PostgreSQLRotator", "postgres"),
     "mysql": ("smrotate.rotators.mysql:MySQLRotator", "mysql"),
     "redis": ("smrotate.rotators.redis:RedisRotator", "redis"),
     "elasticache": ("smrotate.rotators.elasticache:ElastiCacheUserRotator", "redis"),
+    "iam_keys": ("smrotate.rotators.iam_keys:IamAccessKeyRotator", None),  # boto3 only
 }
-# What --rotator takes, in words: "postgresql, mysql, redis, elasticache or MODULE:CLASS".
+# What --rotator takes, in words: "postgresql, mysql, redis, elasticache, iam_keys or
+# MODULE:CLASS".
 ROTATOR_CHOICES = ", ".join(SHIPPED) + " or MODULE:CLASS"
 
 
@@ -92,16 +94,16 @@ def build_rotator(
         ) from None
 
 
-def login_rotator(
-    name: str, store: SecretStore, env: Mapping[str, str]
-) -> PasswordRotator[Any, Any]:
-    """A rotator that can log in (a PasswordRotator), for cleanup's checks."""
-    from smrotate.password_rotator import PasswordRotator
+def login_rotator(name: str, store: SecretStore, env: Mapping[str, str]) -> CleanupChecks:
+    """A rotator that can check logins (cleanup.CleanupChecks: every PasswordRotator, and the
+    IAM-key rotator), for cleanup's checks."""
+    from smrotate.operator.cleanup import CleanupChecks
 
     rotator = build_rotator(name, store, env)
-    if not isinstance(rotator, PasswordRotator):
+    if not isinstance(rotator, CleanupChecks):
         raise CliError(
-            f"--rotator {name!r} cannot log in (it is not a PasswordRotator), so cleanup cannot "
+            f"--rotator {name!r} cannot check logins (it has no logs_in, verify and "
+            "retire_discarded: see smrotate.operator.cleanup.CleanupChecks), so cleanup cannot "
             "check which credentials the target accepts",
             ExitCode.USAGE,
         )

@@ -21,6 +21,7 @@ from smrotate.errors import (
 from smrotate.labels import rotation_in_progress
 from smrotate.observability import logger
 from smrotate.rotator import Rotator, StepContext
+from smrotate.rotators.iam_keys.checks import KeyChecks
 from smrotate.rotators.iam_keys.keys import IamKey, NotYet, UserKeys, patiently
 from smrotate.settings import env_bool, env_float
 from smrotate.store import CURRENT, PENDING, PREVIOUS, Secret
@@ -38,7 +39,7 @@ CURRENT_HINT = "put a working key of this very user in AWSCURRENT, then rotate a
 PENDING_HINT = "a retry resumes at testSecret; if IAM is slow, raise IAM_PROPAGATION_SECONDS"
 
 
-class IamAccessKeyRotator(Rotator):
+class IamAccessKeyRotator(KeyChecks, Rotator):
     """{"engine": "iam", "username", "access_key_id", "secret_access_key"} secrets of the one
     IAM user named by IAM_USER_NAME; other fields are kept as they are."""
 

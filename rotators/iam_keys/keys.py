@@ -42,6 +42,10 @@ class IamKey:
     secret_access_key: str = field(repr=False)
     label: str = "the secret"
 
+    def same_account(self, other: object) -> bool:
+        """True when `other` is a key of the same user (cleanup's candidates)."""
+        return isinstance(other, IamKey) and other.username == self.username
+
 
 @dataclass(frozen=True)
 class KeyInfo:

@@ -372,14 +372,13 @@ def case_racing_processes(subject: Subject, recorder: Recorder, races: int = RAC
 
 def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
     """A rotation stopped after each step, cancelled, cleaned up (`smrotate cancel --cleanup`
-    with the rotator), then a new rotation that succeeds. False when the rotator cannot log in
-    on its own (not a PasswordRotator): cleanup needs that, so the case does not apply."""
-    from smrotate.operator.cleanup import Decision, cancel
-    from smrotate.password_rotator import PasswordRotator
+    with the rotator), then a new rotation that succeeds. False when the rotator cannot check
+    logins (not a cleanup.CleanupChecks): cleanup needs that, so the case does not apply."""
+    from smrotate.operator.cleanup import CleanupChecks, Decision, cancel
     from smrotate.testing.aws import enable_rotation
 
     with World(subject, recorder) as world:
-        if not isinstance(world.rotator(), PasswordRotator):
+        if not isinstance(world.rotator(), CleanupChecks):
             return False
         for stop in (Step.CREATE, Step.SET, Step.TEST):
             arn = world.new_secret()
@@ -390,7 +389,7 @@ def case_cancel_and_cleanup(subject: Subject, recorder: Recorder) -> bool:
                 result.error is None, f"{when}: the steps before the cancel failed: {result.error}"
             )
             rotator = world.rotator()
-            assert isinstance(rotator, PasswordRotator)
+            assert isinstance(rotator, CleanupChecks)
             report = cancel(rotator.store, arn, cleanup=True, dry_run=False, rotator=rotator)
             expect(
                 report.plan is not None and report.plan.decision is not Decision.REFUSE,

@@ -97,7 +97,7 @@ class ConformanceSuite:
     def test_cancel_and_cleanup(self, subject: Subject, kit_recorder: Recorder) -> None:
         """Cancel after each step, clean up with the rotator, then rotate again."""
         if not cases.case_cancel_and_cleanup(subject, kit_recorder):
-            pytest.skip("cleanup checks logins through PasswordRotator.logs_in; not one")
+            pytest.skip("cleanup checks logins through cleanup.CleanupChecks; not one")
 
     def test_attack_admin_never_changes_itself(
         self, subject: Subject, kit_recorder: Recorder
