@@ -74,8 +74,7 @@ class UserKeys:
     """The access keys of one IAM user, through one IAM client made on first use."""
 
     def __init__(self, session: Any, username: str) -> None:
-        self.session = session
-        self.username = username
+        self.session, self.username = session, username
         self._iam: Any = None
 
     @property
