@@ -395,11 +395,15 @@ class Rotator(ABC):
           once a fresh DescribeSecret shows no other rotation (see `_take_pending`).
         """
         if PENDING in ctx.description.labels(ctx.token):
-            if self.store.read_if_exists(ctx.arn, ctx.token) is not None:
+            # Asked afresh: moto re-creates the version without its value when a client retries
+            # RotateSecret with the same token, and a cached answer would let finishSecret
+            # promote an empty version. The value this process stored for the token, if it
+            # remembers one, is stored again: earlier steps may have set that password already.
+            if self.store.read_if_exists(ctx.arn, ctx.token, fresh=True) is not None:
                 self._drop_claim(ctx, ctx.description)
                 logger.info("the pending version already has a value; nothing to do")
                 return
-            value = self._new_value(ctx)
+            value = self.store.remembered(ctx.arn, ctx.token) or self._new_value(ctx)
             self.store.put_pending(ctx.arn, ctx.token, value, ctx.event.rotation_token)
             logger.info("stored the new value as AWSPENDING")
             return

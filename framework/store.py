@@ -322,9 +322,15 @@ class SecretStore:
         )
 
     def read(
-        self, secret_id: str, *, version_id: str | None = None, stage: str | None = None
+        self,
+        secret_id: str,
+        *,
+        version_id: str | None = None,
+        stage: str | None = None,
+        fresh: bool = False,
     ) -> Secret:
-        """The JSON value of a version, named by id (cached) or by label (not cached).
+        """The JSON value of a version, named by id (cached unless `fresh`) or by label (not
+        cached).
 
         Raises VersionNotFoundError when the version or label has no value.
         """
@@ -333,7 +339,7 @@ class SecretStore:
         what = f"the value of secret {secret_id} " + (
             f"version {version_id}" if version_id else f"at label {stage}"
         )
-        if version_id is not None and self._cache:
+        if version_id is not None and self._cache and not fresh:
             cached = _VALUES.get((secret_id, version_id))
             if cached is not None:
                 return parse_secret(cached, what)
@@ -353,12 +359,20 @@ class SecretStore:
                 _VALUES.put((secret_id, version_id), secret_string)
         return value
 
-    def read_if_exists(self, secret_id: str, version_id: str) -> Secret | None:
-        """The value of a version, or None when the version has no value yet."""
+    def read_if_exists(
+        self, secret_id: str, version_id: str, *, fresh: bool = False
+    ) -> Secret | None:
+        """The value of a version, or None when the version has no value yet; asked of
+        Secrets Manager even when cached if `fresh`."""
         try:
-            return self.read(secret_id, version_id=version_id)
+            return self.read(secret_id, version_id=version_id, fresh=fresh)
         except VersionNotFoundError:
             return None
+
+    def remembered(self, secret_id: str, version_id: str) -> Secret | None:
+        """The value this process read or wrote for the version, from the cache only."""
+        cached = _VALUES.get((secret_id, version_id)) if self._cache else None
+        return None if cached is None else parse_secret(cached, f"version {version_id}")
 
     def put_pending(
         self, secret_id: str, token: str, value: Secret, rotation_token: str | None = None

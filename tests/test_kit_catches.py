@@ -19,6 +19,7 @@ from smrotate.testing.kit.attacks import (
 )
 from smrotate.testing.kit.cases import case_crash_points, case_steps_twice
 from smrotate.testing.kit.recorder import Recorder
+from smrotate.testing.kit.trial_rotation import case_test_rotation
 from smrotate.testing.kit.world import World
 
 TOKENS: dict[str, str] = {}
@@ -48,6 +49,19 @@ class MovesCurrentEarly(NotIdempotent):
         current = ctx.description.current
         if current != ctx.token:
             self.store.move_label(ctx.arn, CURRENT, ctx.token, current)
+
+
+class InsistsOnANewPassword(NotIdempotent):
+    """testSecret refuses a pending value equal to AWSCURRENT's, which a test rotation
+    (RotateImmediately=false) always sends: enabling rotation that way would fail."""
+
+    def apply_pending(self, ctx: StepContext, pending: Secret) -> None:
+        TOKENS[pending["username"]] = pending["password"]
+
+    def test_pending(self, ctx: StepContext, pending: Secret) -> None:
+        if pending["password"] == ctx.current()["password"]:
+            raise TargetError("the pending password is not new")
+        super().test_pending(ctx, pending)
 
 
 def subject(cls: type[Rotator]) -> Subject:
@@ -184,3 +198,9 @@ def test_an_admin_that_resets_itself_for_another_secret_is_caught() -> None:
 def test_a_case_blind_identity_check_is_caught() -> None:
     with pytest.raises(AttackSucceeded, match="changed"):
         case_identity_is_exact(subject(CaseBlind), Recorder(in_summary=False))
+
+
+def test_a_test_secret_that_needs_a_new_password_is_caught_by_the_test_rotation() -> None:
+    with pytest.raises(ConformanceFailure, match="RotateImmediately=false: testSecret failed"):
+        case_test_rotation(subject(InsistsOnANewPassword), Recorder(in_summary=False))
+    case_test_rotation(subject(NotIdempotent), Recorder(in_summary=False))  # the others pass

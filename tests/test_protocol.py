@@ -129,6 +129,28 @@ def test_create_fills_the_valueless_pending_version_of_rotate_secret(
     assert labels(name_of(arn))[token] == ["AWSPENDING"]
 
 
+def test_a_retried_rotate_secret_that_empties_the_version_gets_its_value_back(
+    sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget
+) -> None:
+    """moto re-creates the version without its value when RotateSecret is retried with the same
+    token: createSecret, in the same warm process, asks Secrets Manager afresh (not its cache)
+    and stores the same value again, so finishSecret never promotes an empty version."""
+    arn = make_secret(USER)
+    token = new_token()
+    add_valueless_pending(name_of(arn), token)
+    rotator.handle(step_event("createSecret", arn, token))
+    first = value(sm, arn, VersionId=token)
+    rotator.handle(step_event("setSecret", arn, token))
+    add_valueless_pending(name_of(arn), token)  # the retried RotateSecret
+    rotator.handle(step_event("createSecret", arn, token))
+    assert value(sm, arn, VersionId=token) == first  # the password setSecret already set
+    for step in ("setSecret", "testSecret", "finishSecret"):
+        rotator.handle(step_event(step, arn, token))
+    assert labels(name_of(arn))[token] == ["AWSCURRENT"]
+    assert value(sm, arn, VersionStage="AWSCURRENT") == first
+    assert target.check("app", first["password"])
+
+
 @pytest.mark.parametrize("step", ["setSecret", "testSecret"])
 def test_set_and_test_on_a_valueless_pending_version_ask_for_create(
     sm: Any, make_secret: MakeSecret, rotator: MemoryRotator, target: MemoryTarget, step: str

@@ -95,6 +95,15 @@ def add_valueless_pending(secret_id: str, token: str, region: str = REGION) -> N
     }
 
 
+def add_pending_copy_of_current(secret_id: str, token: str, region: str = REGION) -> None:
+    """What RotateSecret with RotateImmediately=false does on AWS before it invokes testSecret:
+    a version holding AWSPENDING and AWSCURRENT's value."""
+    secret = _secret(secret_id, region)
+    current = next(v for v in secret.versions.values() if "AWSCURRENT" in v["version_stages"])
+    add_valueless_pending(secret_id, token, region)
+    secret.versions[token]["secret_string"] = current["secret_string"]
+
+
 def labels(secret_id: str, region: str = REGION) -> dict[str, list[str]]:
     """Version id -> sorted labels, for labelled versions only."""
     versions = _secret(secret_id, region).versions

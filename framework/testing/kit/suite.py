@@ -94,6 +94,12 @@ class ConformanceSuite:
         if not cases.case_racing_processes(subject, kit_recorder):
             pytest.skip("the racers are forked processes; this platform cannot fork")
 
+    def test_rotate_immediately_false(self, subject: Subject, kit_recorder: Recorder) -> None:
+        """RotateSecret with RotateImmediately=false: testSecret alone, on AWSCURRENT's value."""
+        from smrotate.testing.kit.trial_rotation import case_test_rotation
+
+        case_test_rotation(subject, kit_recorder)
+
     def test_cancel_and_cleanup(self, subject: Subject, kit_recorder: Recorder) -> None:
         """Cancel after each step, clean up with the rotator, then rotate again."""
         if not cases.case_cancel_and_cleanup(subject, kit_recorder):
