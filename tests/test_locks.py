@@ -12,10 +12,12 @@ import pytest
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
+from sam_templates import ENGINES
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCKS = ROOT / "locks"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LAMBDA_LOCKS = sorted({spec.lock for spec in ENGINES.values()})  # the templates' packages
 PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;\\]+)(?:\s*;\s*([^\\]+?))?\s*\\?$")
 
 
@@ -58,7 +60,7 @@ def requirement_names(extra: str) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("lock", ["dev", "demo", "postgres", "mysql", "redis"])
+@pytest.mark.parametrize("lock", ["dev", "demo", *LAMBDA_LOCKS])
 def test_every_pin_has_hashes_and_the_lock_covers_pyproject(lock: str) -> None:
     locked = pins(lock)
     assert locked
@@ -67,7 +69,7 @@ def test_every_pin_has_hashes_and_the_lock_covers_pyproject(lock: str) -> None:
     assert not missing, f"locks/{lock}.txt is stale: run `make lock` ({sorted(missing)})"
 
 
-@pytest.mark.parametrize("lock", ["postgres", "mysql", "redis"])
+@pytest.mark.parametrize("lock", LAMBDA_LOCKS)
 def test_a_lambda_lock_pins_one_release_per_package(lock: str) -> None:
     """The package merges the wheels of every Python the templates allow (templates/sam.mk):
     they must be the same releases."""
@@ -75,7 +77,7 @@ def test_a_lambda_lock_pins_one_release_per_package(lock: str) -> None:
     assert len(packages) == len(set(packages))
 
 
-@pytest.mark.parametrize("lock", ["demo", "postgres", "mysql", "redis"])
+@pytest.mark.parametrize("lock", ["demo", *LAMBDA_LOCKS])
 def test_the_other_locks_take_the_dev_locks_versions(lock: str) -> None:
     """What a Lambda package carries is what the tests ran (the issue seen before the locks:
     tests on boto3 1.43, a package built minutes later with 1.44)."""

@@ -35,7 +35,15 @@ from moto_server_fixtures import sm_client
 from packaging.markers import Marker
 from packaging.utils import canonicalize_name
 from redis_fixtures import RedisUser
-from sam_templates import ENGINES, FUNCTION_ARN, FUNCTION_NAME, ROOT, TEMPLATES, Resolved
+from sam_templates import (
+    ENGINES,
+    FUNCTION_ARN,
+    FUNCTION_NAME,
+    ROOT,
+    TEMPLATES,
+    Resolved,
+    rotators,
+)
 from sam_templates import load as load_template
 from sam_templates import transform as sam_transform
 from shared import once_per_run
@@ -232,7 +240,7 @@ def test_the_package_holds_the_runtime_and_nothing_else(
     assert {"boto3", "botocore", "aws_lambda_powertools"} <= dists
     assert ENGINES[engine].drivers <= dists
     for other, spec in ENGINES.items():
-        if other != engine:
+        if spec.lock != ENGINES[engine].lock:
             assert not spec.drivers & dists, f"{other}'s driver in {engine}'s package"
     assert not {"moto", "pytest", "mypy", "ruff", "aws_sam_cli", "cfn_lint", "boto3_stubs"} & dists
     for absent in (
@@ -247,9 +255,13 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         assert not (package / absent).exists(), absent
     for engine_module in ("__init__.py", "rotator.py", "strategies.py", "store.py"):
         assert (package / "smrotate" / engine_module).is_file(), engine_module
-    rotators = package / "smrotate" / "rotators"
-    assert (rotators / engine / "__init__.py").is_file()
-    assert {p.name for p in rotators.iterdir()} - {"__pycache__"} == {"__init__.py", engine}
+    folder = package / "smrotate" / "rotators"
+    for name in rotators(engine):  # its own, and those it imports (ElastiCache's: Redis's)
+        assert (folder / name / "__init__.py").is_file()
+    assert {p.name for p in folder.iterdir()} - {"__pycache__"} == {
+        "__init__.py",
+        *rotators(engine),
+    }
     assert versions(package) == locked(engine, built_versions(engine)), "not the lock's versions"
     assert (package / CA_IN_PACKAGE).read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
     if not ENGINES[engine].native:
@@ -358,13 +370,57 @@ def test_each_packages_native_libraries_match_its_architecture(
 def test_the_package_keeps_the_api_models_its_code_calls(
     engine: str, sam_build: Callable[..., Path]
 ) -> None:
+    """Exactly sam.mk's SAM_BOTOCORE_SERVICES and the engine's own (its line there), and every
+    service named in a client call of the packaged code among them."""
     package = sam_build(engine)
     kept = {p.name for p in (package / "botocore" / "data").iterdir() if p.is_dir()}
+    assert kept == {"secretsmanager", "rds", "sts"} | ENGINES[engine].services
     called = set()
     for source in package.glob("smrotate/**/*.py"):
         called |= set(re.findall(r"\.client\(\s*\"([a-z0-9-]+)\"", source.read_text()))
     assert called
     assert called <= kept
+
+
+# Imports the handler as Lambda does (-I -S -B, only the package on sys.path) and makes the
+# clients of the models the package keeps; prints the modules loaded from elsewhere.
+IMPORTS = r"""
+import importlib, json, sys, sysconfig
+package, handler, services = sys.argv[1], sys.argv[2], sys.argv[3].split()
+sys.path.insert(0, package)
+module, _, name = handler.rpartition(".")
+assert callable(getattr(importlib.import_module(module), name))
+import boto3
+for service in services:
+    boto3.client(service)
+paths = sysconfig.get_paths()
+allowed = (package, paths["stdlib"], paths["platstdlib"])
+files = {name: getattr(module, "__file__", None) for name, module in list(sys.modules.items())}
+print(json.dumps(sorted(name for name, f in files.items() if f and not f.startswith(allowed))))
+"""
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_handler_imports_from_the_package_alone(
+    engine: str, sam_build: Callable[..., Path]
+) -> None:
+    """What Lambda does before any step: the handler the template names imports, with every
+    module it needs from the package or the standard library (a rotator that imports another
+    finds it there), and the clients of the kept models can be made."""
+    package = sam_build(engine)
+    handler = load_template(engine)["Resources"][ENGINES[engine].function]["Properties"]["Handler"]
+    services = " ".join(sorted({"secretsmanager", "sts"} | ENGINES[engine].services))
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", "-B", "-c", IMPORTS, str(package), handler, services],
+        cwd=package,
+        env={"PATH": "/usr/bin:/bin", "AWS_DEFAULT_REGION": REGION},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=scaled(120),
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout) == []
 
 
 def lambda_environment(engine: str, package: Path, moto_url: str, **values: str) -> dict[str, str]:
@@ -475,7 +531,7 @@ SERVER_MARKS = {
     ("database", "strategy"),
     [
         pytest.param((e, s), s, id=f"{e}-{s}", marks=SERVER_MARKS[e])
-        for e in ENGINES
+        for e in SERVER_MARKS  # the engines with a private server here (not the AWS APIs)
         for s in STRATEGIES
         if s in ENGINES[e].strategies
     ],

@@ -38,8 +38,10 @@ from sam_templates import (
     STRATEGIES,
     TEMPLATES,
     Resolved,
+    has_admin,
     load,
     parameters,
+    rotators,
     transform,
     with_defaults,
 )
@@ -49,10 +51,11 @@ from smrotate.operator.driver import LocalDriver
 from smrotate.strategies import STRATEGIES as ALL_STRATEGIES
 from smrotate.testing.patience import scaled
 
+# A template without strategies (iam-keys.yaml) is tested with the strategy None.
 VARIANTS = [
-    pytest.param(engine, strategy, optional, id=f"{engine}-{strategy}-{label}")
+    pytest.param(engine, strategy, optional, id=f"{engine}-{strategy or 'no-strategy'}-{label}")
     for engine in ENGINES
-    for strategy in STRATEGIES[engine]
+    for strategy in STRATEGIES[engine] or (None,)
     for optional, label in ((False, "minimal"), (True, "all-optional"))
 ]
 SAM = str(Path(sys.executable).with_name("sam"))  # aws-sam-cli, a dev dependency
@@ -74,7 +77,7 @@ def transformed(engine: str) -> dict[str, Any]:
     return transform(load(engine))
 
 
-def resolved(engine: str, strategy: str, optional: bool) -> Resolved:
+def resolved(engine: str, strategy: str | None, optional: bool) -> Resolved:
     return Resolved(transformed(engine), parameters(engine, strategy, optional=optional))
 
 
@@ -107,7 +110,7 @@ def test_every_template_lints_clean_as_shipped(engine: str) -> None:
 
 # cfn-lint takes a second or two per variant. A strategy that decides every condition as another
 # one does makes the same template for it (the next test proves it), so it is linted once: one
-# strategy that needs no admin secret, one that does.
+# strategy that needs no admin secret, one that does (and None: a template without strategies).
 LINTED_STRATEGIES = ("single-user", "single-user-via-admin")
 
 
@@ -116,16 +119,21 @@ def linted_twin(strategy: str) -> str:
     return LINTED_STRATEGIES[strategy in ADMIN_STRATEGIES]
 
 
-def richest(engine: str) -> str:
+def first(engine: str) -> str | None:
+    """The engine's first strategy; None for a template without strategies."""
+    return (STRATEGIES[engine] or (None,))[0]
+
+
+def richest(engine: str) -> str | None:
     """The engine's strategy that switches the most on: one that uses the admin secret."""
-    return next((s for s in STRATEGIES[engine] if s in ADMIN_STRATEGIES), STRATEGIES[engine][0])
+    return next((s for s in STRATEGIES[engine] if s in ADMIN_STRATEGIES), first(engine))
 
 
 @pytest.mark.parametrize(
     ("engine", "strategy", "optional"),
-    [v for v in VARIANTS if v.values[1] in LINTED_STRATEGIES],
+    [v for v in VARIANTS if v.values[1] in (*LINTED_STRATEGIES, None)],
 )
-def test_every_variant_lints_clean(engine: str, strategy: str, optional: bool) -> None:
+def test_every_variant_lints_clean(engine: str, strategy: str | None, optional: bool) -> None:
     variant = with_defaults(load(engine), parameters(engine, strategy, optional=optional))
     assert lint(variant) == []
 
@@ -171,6 +179,9 @@ def test_every_template_is_tested_and_has_its_sam_config() -> None:
         e.template for e in ENGINES.values()
     )
     assert set(DIFFERENCES) == set(ENGINES) - {REFERENCE}
+    assert {p.name for p in (ROOT / "rotators").iterdir() if (p / "__init__.py").is_file()} == {
+        rotators(engine)[0] for engine in ENGINES
+    }, "a rotator without a template (or a template without its rotator)"
     config = tomllib.loads((TEMPLATES / "samconfig.toml").read_text())
     for engine, spec in ENGINES.items():
         assert config[engine]["build"]["parameters"] == {
@@ -188,29 +199,76 @@ def test_every_template_is_tested_and_has_its_sam_config() -> None:
 def test_the_template_offers_the_rotators_strategies(engine: str) -> None:
     """rotationStrategy allows exactly what the rotator offers (its hooks decide), and the
     AdminStrategy condition (the admin secret's permissions) holds for exactly the strategies
-    that use the admin secret."""
-    module = importlib.import_module(f"smrotate.rotators.{engine}")
-    (rotator,) = [
+    that use the admin secret; a template without the admin secret offers no strategy that
+    needs it, and a rotator without strategies gets no rotationStrategy."""
+    module = importlib.import_module(f"smrotate.rotators.{rotators(engine)[0]}")
+    found = [
         value
         for value in vars(module).values()
         if isinstance(value, type)
         and value.__module__ == module.__name__
         and hasattr(value, "strategies")
     ]
+    if not STRATEGIES[engine]:
+        assert found == []
+        assert "rotationStrategy" not in load(engine)["Parameters"]
+        assert ENGINES[engine].lacks >= {"rotationStrategy", "masterSecretArn"}
+        return
+    (rotator,) = found
     allowed = load(engine)["Parameters"]["rotationStrategy"]["AllowedValues"]
     assert tuple(allowed) == rotator.strategies == STRATEGIES[engine]
     assert set(ADMIN_STRATEGIES) == {n for n, s in ALL_STRATEGIES.items() if s.needs_admin}
     template = transformed(engine)
     for strategy in allowed:
-        values = {"functionName": FUNCTION_NAME, "rotationStrategy": strategy}
+        values = {
+            "functionName": FUNCTION_NAME,
+            "rotationStrategy": strategy,
+            **ENGINES[engine].required,
+        }
         uses_admin = ALL_STRATEGIES[strategy].needs_admin
+        if not has_admin(engine):
+            assert not uses_admin, strategy
+            assert "AdminStrategy" not in template["Conditions"]
+            continue
         assert Resolved(template, values).condition("AdminStrategy") == uses_admin, strategy
 
 
 # --------------------------------------------------------------------------- least privilege
 
 
-def expected_grants(values: dict[str, str]) -> set[tuple[str, str]]:
+def cache_grants(values: dict[str, str]) -> set[tuple[str, str]]:
+    """elasticache.yaml's own: the one user's passwords, by the API of the one service, and
+    the reads that find the user's caches (docs/elasticache.md#the-iam-policy)."""
+    user = values["cacheUser"]
+    if values.get("cacheService", "elasticache") == "elasticache":
+        arn = PARTITION_REGION_ACCOUNT.format("elasticache")
+        return {
+            ("elasticache:DescribeUsers", f"{arn}:user:{user}"),
+            ("elasticache:ModifyUser", f"{arn}:user:{user}"),
+            ("elasticache:DescribeUserGroups", f"{arn}:usergroup:*"),
+            ("elasticache:DescribeReplicationGroups", f"{arn}:replicationgroup:*"),
+            ("elasticache:DescribeServerlessCaches", f"{arn}:serverlesscache:*"),
+        }
+    arn = PARTITION_REGION_ACCOUNT.format("memorydb")
+    return {
+        ("memorydb:DescribeUsers", f"{arn}:user/{user}"),
+        ("memorydb:UpdateUser", f"{arn}:user/{user}"),
+        ("memorydb:DescribeACLs", f"{arn}:acl/*"),
+        ("memorydb:DescribeClusters", f"{arn}:cluster/*"),
+    }
+
+
+def iam_key_grants(values: dict[str, str]) -> set[tuple[str, str]]:
+    """iam-keys.yaml's own: the one user's keys (docs/iam-keys.md#the-iam-policy)."""
+    user = f"arn:aws:iam::{ACCOUNT}:user{values.get('iamUserPath', '/')}{values['iamUserName']}"
+    actions = ("GetUser", "ListAccessKeys", "CreateAccessKey", "UpdateAccessKey", "DeleteAccessKey")
+    return {(f"iam:{action}", user) for action in (*actions, "TagUser")}
+
+
+OWN_GRANTS = {"elasticache": cache_grants, "iam-keys": iam_key_grants}
+
+
+def expected_grants(engine: str, values: dict[str, str]) -> set[tuple[str, str]]:
     """(action, resource) pairs the role must hold for these parameter values, and no other."""
     arn = PARTITION_REGION_ACCOUNT.format
     log_group = f"{arn('logs')}:log-group:/aws/lambda/{FUNCTION_NAME}"
@@ -234,7 +292,9 @@ def expected_grants(values: dict[str, str]) -> set[tuple[str, str]]:
     }
     if values.get("kmsKeyArn"):
         grants |= {("kms:Decrypt", KEY_ARN), ("kms:GenerateDataKey", KEY_ARN)}
-    if values["rotationStrategy"] in ADMIN_STRATEGIES:
+    if engine in OWN_GRANTS:
+        grants |= OWN_GRANTS[engine](values)
+    if values.get("rotationStrategy") in ADMIN_STRATEGIES:
         # DescribeSecret: the function resolves masterarn to compare it with ADMIN_SECRET_ARN.
         grants.add(("secretsmanager:GetSecretValue", MASTER_ARN))
         grants.add(("secretsmanager:DescribeSecret", MASTER_ARN))
@@ -273,11 +333,11 @@ def grants(template: Resolved) -> set[tuple[str, str]]:
 
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
 def test_the_role_holds_exactly_what_the_configuration_needs(
-    engine: str, strategy: str, optional: bool
+    engine: str, strategy: str | None, optional: bool
 ) -> None:
     values = parameters(engine, strategy, optional=optional)
     template = resolved(engine, strategy, optional)
-    assert grants(template) == expected_grants(values)
+    assert grants(template) == expected_grants(engine, values)
     assert list(template.of_type("AWS::IAM::Role")) == ["RotationRole"]
     on_star = {action for action, resource in grants(template) if resource == "*"}
     assert on_star <= {
@@ -290,7 +350,9 @@ def test_the_role_holds_exactly_what_the_configuration_needs(
 
 
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
-def test_secrets_manager_actions_are_scoped(engine: str, strategy: str, optional: bool) -> None:
+def test_secrets_manager_actions_are_scoped(
+    engine: str, strategy: str | None, optional: bool
+) -> None:
     """On the rotated secrets only with the AllowRotationLambdaArn condition naming this
     function; on the admin secret only by its ARN; GetRandomPassword alone on *."""
     template = resolved(engine, strategy, optional)
@@ -315,7 +377,7 @@ def test_secrets_manager_actions_are_scoped(engine: str, strategy: str, optional
 
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
 def test_kms_is_limited_by_the_encryption_context(
-    engine: str, strategy: str, optional: bool
+    engine: str, strategy: str | None, optional: bool
 ) -> None:
     template = resolved(engine, strategy, optional)
     via = {"kms:ViaService": f"secretsmanager.{REGION}.amazonaws.com"}
@@ -346,7 +408,7 @@ def test_kms_is_limited_by_the_encryption_context(
 
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
 def test_only_secrets_manager_of_this_account_may_invoke(
-    engine: str, strategy: str, optional: bool
+    engine: str, strategy: str | None, optional: bool
 ) -> None:
     template = resolved(engine, strategy, optional)
     function = ENGINES[engine].function
@@ -375,15 +437,27 @@ def test_only_secrets_manager_of_this_account_may_invoke(
 
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
 def test_the_function_is_configured_from_the_parameters(
-    engine: str, strategy: str, optional: bool
+    engine: str, strategy: str | None, optional: bool
 ) -> None:
     template = resolved(engine, strategy, optional)
-    function = template.resources[ENGINES[engine].function]["Properties"]
+    spec = ENGINES[engine]
+    function = template.resources[spec.function]["Properties"]
+    shared = {  # what each template gives the function, unless it lacks the parameter
+        "rotationStrategy": ("ROTATION_STRATEGY", strategy),
+        "masterSecretArn": (
+            "ADMIN_SECRET_ARN",
+            MASTER_ARN if strategy in ADMIN_STRATEGIES else "",
+        ),
+        "excludeCharacters": ("EXCLUDE_CHARACTERS", "/@\"'\\"),
+        "passwordSource": ("PASSWORD_SOURCE", "secretsmanager" if optional else "local"),
+        "databaseCaBundle": ("DATABASE_CA_BUNDLE", "certs/ca-bundle.pem" if optional else None),
+    }
     expected = {
-        "ROTATION_STRATEGY": strategy,
-        "ADMIN_SECRET_ARN": MASTER_ARN if strategy in ADMIN_STRATEGIES else "",
-        "EXCLUDE_CHARACTERS": "/@\"'\\",
-        "PASSWORD_SOURCE": "secretsmanager" if optional else "local",
+        variable: value
+        for parameter, (variable, value) in shared.items()
+        if parameter not in spec.lacks and value is not None
+    }
+    expected |= {
         "POWERTOOLS_SERVICE_NAME": FUNCTION_NAME,
         "POWERTOOLS_METRICS_NAMESPACE": "smrotate",
         "POWERTOOLS_LOG_LEVEL": "DEBUG" if optional else "INFO",
@@ -391,13 +465,16 @@ def test_the_function_is_configured_from_the_parameters(
     }
     if optional:
         expected["SECRETS_MANAGER_ENDPOINT"] = f"https://secretsmanager.{REGION}.amazonaws.com"
-        expected["DATABASE_CA_BUNDLE"] = "certs/ca-bundle.pem"
-    assert function["Environment"]["Variables"] == expected
-    assert function["Handler"] == f"smrotate.rotators.{engine}.lambda_handler"
+    for variable, values in spec.environment.items():  # the engine's own
+        expected.pop(variable, None)
+        if (value := values[optional]) is not None:
+            expected[variable] = value
+    assert {k: str(v) for k, v in function["Environment"]["Variables"].items()} == expected
+    assert function["Handler"] == f"smrotate.rotators.{rotators(engine)[0]}.lambda_handler"
     assert function["Role"] == "<RotationRole.Arn>"
     assert function["Runtime"] == "python3.13"
     sizes = (str(function["MemorySize"]), str(function["Timeout"]))  # parameters are strings
-    assert sizes == (("512", "120") if optional else ("256", "60"))
+    assert sizes == (("512", "300") if optional else ("256", spec.timeout))
     assert function["TracingConfig"] == {"Mode": "Active" if optional else "PassThrough"}
     (group,) = template.of_type("AWS::Logs::LogGroup").values()
     assert group["Properties"]["LogGroupName"] == f"/aws/lambda/{FUNCTION_NAME}"
@@ -415,10 +492,10 @@ def test_the_function_is_configured_from_the_parameters(
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_schedule_and_alarms_only_when_asked(engine: str) -> None:
-    assert not resolved(engine, "single-user", False).of_type(
+    assert not resolved(engine, first(engine), False).of_type(
         "AWS::SecretsManager::RotationSchedule"
     )
-    template = resolved(engine, "single-user", True)
+    template = resolved(engine, first(engine), True)
     function = ENGINES[engine].function
     (schedule,) = template.of_type("AWS::SecretsManager::RotationSchedule").values()
     assert schedule["Properties"] == {
@@ -453,13 +530,13 @@ def test_schedule_and_alarms_only_when_asked(engine: str) -> None:
     }
     quiet = Resolved(
         transformed(engine),
-        {**parameters(engine, "single-user", optional=True), "createAlarms": "false"},
+        {**parameters(engine, first(engine), optional=True), "createAlarms": "false"},
     )
     assert not quiet.of_type("AWS::SNS::Topic")
     assert not quiet.of_type("AWS::Events::Rule")
 
 
-@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("engine", [e for e in ENGINES if has_admin(e)])
 def test_admin_strategies_need_the_admin_secret(engine: str) -> None:
     template = transformed(engine)
     for strategy in STRATEGIES[engine]:
@@ -481,9 +558,114 @@ def test_the_redis_template_defaults_to_the_admin_secret() -> None:
     assert default.broken_rules() == ["single-user-via-admin needs masterSecretArn."]
 
 
+@pytest.mark.parametrize("engine", [e for e in ENGINES if not has_admin(e)])
+def test_a_template_without_the_admin_secret_has_none_of_its_parts(engine: str) -> None:
+    """elasticache.yaml and iam-keys.yaml: the function's own role is the admin. No admin
+    parameter, rule, condition, permission or variable is left over."""
+    template = load(engine)
+    assert not {"masterSecretArn", "masterSecretKmsKeyArn", "masterSecretManagedByRds"} & set(
+        template["Parameters"]
+    )
+    assert "Rules" not in template
+    assert not {"AdminStrategy", "UsesAdminSecret", "HasAdminKmsKey", "AdminFromRds"} & set(
+        template["Conditions"]
+    )
+    text = (TEMPLATES / ENGINES[engine].template).read_text()
+    assert "ADMIN_SECRET_ARN" not in text
+    assert "rds:" not in text
+
+
+def test_the_elasticache_template_matches_the_rotator() -> None:
+    """The services it can grant are the rotator's; the wait and the strategies' variables
+    are the ones it reads, with its default; the timeout covers setSecret's two waits."""
+    from smrotate.rotators.elasticache import DEFAULT_WAIT, WAIT_ENV, control
+
+    template = load("elasticache")
+    service = template["Parameters"]["cacheService"]
+    assert service["AllowedValues"] == list(control.SERVICES)
+    assert set(control.SERVICES) == ENGINES["elasticache"].services
+    assert ENGINES["elasticache"].environment[WAIT_ENV][0] == f"{DEFAULT_WAIT:g}"
+    wait = float(template["Parameters"]["userWaitSeconds"]["Default"])
+    assert wait == DEFAULT_WAIT
+    assert float(template["Parameters"]["timeout"]["Default"]) >= 2 * wait + 30
+    pattern = template["Parameters"]["cacheUser"]["AllowedPattern"]
+    for user in ("app-user", "*", "a"):
+        assert re.fullmatch(pattern, user), user
+    for user in ("", "app-*", "a,b", "1app", "app user", "user/*"):
+        assert not re.fullmatch(pattern, user), user
+    assert "Default" not in template["Parameters"]["cacheUser"]  # a stack names its user
+
+
+def test_the_iam_keys_template_matches_the_rotator() -> None:
+    """The variables are the ones the rotator reads, with its defaults; the timeout covers one
+    propagation wait; the user and its path cannot widen the role with a wildcard."""
+    from smrotate.rotators import iam_keys
+
+    template = load("iam-keys")
+    spec = ENGINES["iam-keys"]
+    assert {
+        iam_keys.USER_VARIABLE,
+        iam_keys.DEACTIVATE_VARIABLE,
+        iam_keys.PROPAGATION_VARIABLE,
+    } == (set(spec.environment))
+    assert spec.environment[iam_keys.DEACTIVATE_VARIABLE][0] == "false"  # the rotator's default
+    propagation = float(template["Parameters"]["iamPropagationSeconds"]["Default"])
+    assert propagation == iam_keys.PROPAGATION_DEFAULT
+    assert float(template["Parameters"]["timeout"]["Default"]) >= propagation + 30
+    assert "Default" not in template["Parameters"]["iamUserName"]  # a stack names its user
+    name = template["Parameters"]["iamUserName"]["AllowedPattern"]
+    path = template["Parameters"]["iamUserPath"]["AllowedPattern"]
+    assert re.fullmatch(name, "app.user+ci@example.com")
+    assert re.fullmatch(path, "/")
+    assert re.fullmatch(path, "/app/team-1/")
+    for bad in ("", "*", "app*", "app?", "a/b"):
+        assert not re.fullmatch(name, bad), bad
+    for bad in ("", "app/", "/app", "/*/", "/app//", "/a?/"):
+        assert not re.fullmatch(path, bad), bad
+
+
+@pytest.mark.parametrize("optional", [False, True])
+def test_the_iam_keys_role_may_tag_the_user_only_with_the_rotators_tag(optional: bool) -> None:
+    """TagUser (a local run marks the key it is creating) is limited to the rotator's own tag
+    key; the key actions to the one user, with no condition to get wrong."""
+    from smrotate.rotators.iam_keys import CREATING_TAG
+
+    template = resolved("iam-keys", None, optional)
+    path = "/app/" if optional else "/"
+    user = f"arn:aws:iam::{ACCOUNT}:user{path}app-user"
+    found = [
+        s for _, s in template.statements() if any(a.startswith("iam:") for a in _list(s["Action"]))
+    ]
+    tag = [s for s in found if _list(s["Action"]) == ["iam:TagUser"]]
+    assert len(found) == 2
+    assert len(tag) == 1
+    assert tag[0]["Resource"] == user
+    assert tag[0]["Condition"] == {"ForAllValues:StringEquals": {"aws:TagKeys": [CREATING_TAG]}}
+    (keys,) = [s for s in found if s is not tag[0]]
+    assert keys["Resource"] == user
+    assert "Condition" not in keys
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_each_package_holds_the_rotators_its_rotator_imports(engine: str) -> None:
+    """A rotator that imports another (ElastiCache's subclasses the Redis one) needs it in its
+    package: Engine.reuses (and its sam.mk line, checked below) lists exactly those."""
+    own, *reused = rotators(engine)
+    imported: set[str] = set()
+    todo = [own]
+    while todo:
+        package = ROOT / "rotators" / todo.pop()
+        for source in package.rglob("*.py"):
+            for name in re.findall(r"smrotate\.rotators\.([a-z_]+)", source.read_text()):
+                if name != package.name and name not in imported:
+                    imported.add(name)
+                    todo.append(name)
+    assert imported == set(reused)
+
+
 @pytest.mark.parametrize(("engine", "strategy", "optional"), VARIANTS)
 def test_the_function_knows_the_one_admin_secret_its_role_may_read(
-    engine: str, strategy: str, optional: bool
+    engine: str, strategy: str | None, optional: bool
 ) -> None:
     """Defect 13: ADMIN_SECRET_ARN is exactly the admin secret the role may read, or empty."""
     template = resolved(engine, strategy, optional)
@@ -493,7 +675,7 @@ def test_the_function_knows_the_one_admin_secret_its_role_may_read(
         for action, resource in grants(template)
         if action == "secretsmanager:GetSecretValue" and "*" not in resource
     }
-    admin = function["Environment"]["Variables"]["ADMIN_SECRET_ARN"]
+    admin = function["Environment"]["Variables"].get("ADMIN_SECRET_ARN", "")
     assert readable == ({admin} if admin else set())
     assert bool(admin) == (strategy in ADMIN_STRATEGIES)
 
@@ -566,7 +748,7 @@ def test_sam_runs_the_makefile_target_in_the_project_root(engine: str) -> None:
         assert f'--require-hashes -r "{ROOT}/locks/{ENGINES[engine].lock}.txt"' in run.stdout
         assert f"manylinux2014_{machine}" in run.stdout
         copied = re.findall(r'cp -R "[^"]*/rotators/([^"/]+)"', run.stdout)
-        assert copied == [engine]
+        assert copied == list(rotators(engine))
         drops = re.findall(r'find "[^"]*/botocore/data" [^;\n]*', run.stdout)
         assert len(drops) == 2  # in each Python's install, then in the package
         for drop in drops:

@@ -31,9 +31,9 @@ SHIPPED: dict[str, tuple[str, str | None]] = {
     "mysql": ("smrotate.rotators.mysql:MySQLRotator", "mysql"),
     "redis": ("smrotate.rotators.redis:RedisRotator", "redis"),
     "elasticache": ("smrotate.rotators.elasticache:ElastiCacheUserRotator", "redis"),
-    "iam_keys": ("smrotate.rotators.iam_keys:IamAccessKeyRotator", None),  # boto3 only
+    "iam-keys": ("smrotate.rotators.iam_keys:IamAccessKeyRotator", None),  # boto3 only
 }
-# What --rotator takes, in words: "postgresql, mysql, redis, elasticache, iam_keys or
+# What --rotator takes, in words: "postgresql, mysql, redis, elasticache, iam-keys or
 # MODULE:CLASS".
 ROTATOR_CHOICES = ", ".join(SHIPPED) + " or MODULE:CLASS"
 

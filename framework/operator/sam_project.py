@@ -5,9 +5,9 @@ The project has the checkout's layout, which templates/sam.mk expects: `Makefile
 `templates/sam.mk`), `templates/<engine>.yaml` (with `templates/samconfig.toml`, so that
 `cd templates && sam build --config-env <engine>` works as in a checkout), `locks/` (the
 engine's lock), `framework/` (the engine, as installed, without the operator tools and the test
-kit) and `rotators/` (that engine's rotator only). Idempotent: writing it again over the same
-folder gives the same files; a folder that holds other files is refused, so nothing of the
-user's is overwritten.
+kit) and `rotators/` (that engine's rotator only, with any rotator it imports: REUSED).
+Idempotent: writing it again over the same folder gives the same files; a folder that holds
+other files is refused, so nothing of the user's is overwritten.
 """
 
 from __future__ import annotations
@@ -32,7 +32,12 @@ ENGINES = {
     "postgresql": SamEngine("postgresql.yaml", "postgresql", "postgres.txt"),
     "mysql": SamEngine("mysql.yaml", "mysql", "mysql.txt"),
     "redis": SamEngine("redis.yaml", "redis", "redis.txt"),
+    "elasticache": SamEngine("elasticache.yaml", "elasticache", "redis.txt"),
+    "iam-keys": SamEngine("iam-keys.yaml", "iam_keys", "iam-keys.txt"),
 }
+# The rotators another rotator imports, which its project holds too (templates/sam.mk's line for
+# the template names them as well): ElastiCacheUserRotator is a RedisRotator.
+REUSED = {"elasticache": ("redis",)}
 NOT_SHIPPED = ("operator", "testing", "sam", "rotators", "__pycache__")
 MAKEFILE = """\
 # Written by `smrotate template`: `sam build --template templates/{template}` runs the target
@@ -63,9 +68,10 @@ def _files(engine: str) -> dict[str, bytes]:
         files[f"framework/{relative.as_posix()}"] = path.read_bytes()
     rotators = Path(str(resources.files("smrotate.rotators")))
     files["rotators/__init__.py"] = (rotators / "__init__.py").read_bytes()
-    for path in sorted((rotators / rotator).rglob("*.py")):
-        if "__pycache__" not in path.parts:
-            files[f"rotators/{path.relative_to(rotators).as_posix()}"] = path.read_bytes()
+    for name in (rotator, *REUSED.get(engine, ())):
+        for path in sorted((rotators / name).rglob("*.py")):
+            if "__pycache__" not in path.parts:
+                files[f"rotators/{path.relative_to(rotators).as_posix()}"] = path.read_bytes()
     return files
 
 

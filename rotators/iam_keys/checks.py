@@ -1,4 +1,4 @@
-"""What `smrotate cancel --cleanup --rotator iam_keys` asks of the IAM access-key rotator: the
+"""What `smrotate cancel --cleanup --rotator iam-keys` asks of the IAM access-key rotator: the
 members a PasswordRotator has for cleanup (`smrotate.operator.cleanup.CleanupChecks`). A key
 "logs in" when STS GetCallerIdentity accepts it as the pinned user's; a discarded version's key
 is deleted once no labelled version holds it."""
