@@ -184,8 +184,9 @@ _PG_STRATEGIES = """\
     AllowedValues: [single-user, single-user-via-admin, alternating-users, alternating-pair]
 """
 _HEADER = (
-    "# This template and mysql.yaml are the same document up to the engine's names\n"
-    "# (tests/test_templates.py keeps them so): change both.\n"
+    "# Every other template is this document with its engine's names and parts:\n"
+    "# tests/sam_templates.py lists each difference, and tests/test_templates.py fails on\n"
+    "# any other. A change to a shared part is made to every template.\n"
 )
 # What the templates without an admin secret (elasticache.yaml, iam-keys.yaml) leave out.
 _ADMIN_SECRET = """\
@@ -353,7 +354,12 @@ DIFFERENCES: dict[str, list[tuple[str, str]]] = {
             "for PostgreSQL and Aurora PostgreSQL secrets,",
             "for MySQL, MariaDB and Aurora MySQL secrets,",
         ),
-        ("# This template and mysql.yaml", "# This template and postgresql.yaml"),
+        (
+            _HEADER,
+            "# This template is postgresql.yaml with MySQL's names and strategies:\n"
+            "# tests/sam_templates.py lists every difference, and tests/test_templates.py fails on\n"
+            "# any other. A change to a shared part is made to every template.\n",
+        ),
         ("Rotates PostgreSQL secrets", "Rotates MySQL and MariaDB secrets"),
         # MySQL 8.0.14+ keeps two passwords (the MySQL rotator's add_password)
         (
@@ -371,8 +377,7 @@ DIFFERENCES: dict[str, list[tuple[str, str]]] = {
             "for Redis and Valkey ACL users' secrets,",
         ),
         (
-            "# This template and mysql.yaml are the same document up to the engine's names\n"
-            "# (tests/test_templates.py keeps them so): change both.\n",
+            _HEADER,
             "# This template is postgresql.yaml with Redis's names and strategies and without\n"
             "# RDS: tests/sam_templates.py lists every difference, and tests/test_templates.py\n"
             "# fails on any other. A change to a shared part is made to every template.\n",
