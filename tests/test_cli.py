@@ -196,6 +196,27 @@ def test_throttling_that_outlasts_the_retries_exits_6(
     assert "retried with backoff" in result.err
 
 
+def test_the_profiles_max_attempts_is_honoured(
+    cli: Cli, moto_url: str, throttled: list[int], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """As in the aws CLI: the profile's max_attempts, unless AWS_MAX_ATTEMPTS is set."""
+    make(moto_url)
+    config = tmp_path / "config"
+    config.write_text("[default]\nretry_mode = standard\nmax_attempts = 2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    throttled[0] = 10
+    assert cli("status", "app/db").code == ExitCode.THROTTLED
+    assert throttled[1] == 2
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "4")
+    throttled[:] = [10, 0]
+    assert cli("status", "app/db").code == ExitCode.THROTTLED
+    assert throttled[1] == 4
+    config.write_text("[default]\nretry_mode = eventually\n")
+    result = cli("status", "app/db")
+    assert result.code == ExitCode.USAGE
+    assert "retry_mode in AWS profile 'default' must be one of legacy" in result.err
+
+
 def test_bad_retry_settings_are_usage_errors(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "lots")
     result = cli("status", "app/db")

@@ -114,6 +114,22 @@ def test_run_stops_at_the_failed_step_and_resume_finishes_it(
     assert labels(arn)[token] == ["AWSCURRENT"]
 
 
+def test_a_run_that_stored_nothing_does_not_suggest_resume(
+    cli: Cli, moto_url: str, shared_target: MemoryTarget
+) -> None:
+    """createSecret refuses an AWSCURRENT without a password before storing anything: the
+    summary says so, and suggests running again rather than --resume or cleanup."""
+    arn = make(moto_url, {"username": "app"})
+    failed = cli("run", "app/db", "--rotator", ROTATOR)
+    assert failed.code == ExitCode.ROTATION_FAILED
+    assert failed.out.splitlines()[0].split()[:2] == ["createSecret", "FAILED"]
+    assert "--resume" not in failed.out + failed.err
+    assert "cleanup" not in failed.out + failed.err
+    assert "holds no label, so there is nothing to resume" in failed.err
+    assert f"run again: smrotate run app/db --rotator {ROTATOR}" in failed.err
+    assert len(labels(arn)) == 1
+
+
 def test_run_applies_the_strategy_option(
     cli: Cli, moto_url: str, shared_target: MemoryTarget
 ) -> None:

@@ -2,8 +2,9 @@
 
 `open_store` resolves the profile, the region and the credentials before any call, so that a
 missing one is a clear error (exit 4) rather than a botocore trace, and builds the store on a
-client that uses botocore's standard retry mode (throttling is retried with backoff).
-AWS_MAX_ATTEMPTS and AWS_RETRY_MODE override the attempts (default 5) and the mode.
+client that uses botocore's standard retry mode (throttling is retried with backoff). As in the
+aws CLI, AWS_RETRY_MODE and AWS_MAX_ATTEMPTS, else the profile's `retry_mode` and
+`max_attempts`, set the mode and the attempts (default standard and 5).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
 from smrotate.operator.exit_codes import NO_CREDENTIALS, CliError, ExitCode
 from smrotate.store import MAX_ATTEMPTS, SecretStore, new_client
@@ -29,23 +30,42 @@ class Connection:
     endpoint_url: str | None = None
 
 
-def retry_settings(env: Mapping[str, str]) -> tuple[RetryMode, int]:
-    """(mode, max attempts) from AWS_RETRY_MODE and AWS_MAX_ATTEMPTS; standard and 5 by default."""
-    mode = env.get("AWS_RETRY_MODE", "").strip() or "standard"
+def retry_settings(
+    env: Mapping[str, str], profile: Mapping[str, Any] | None = None, name: str = "default"
+) -> tuple[RetryMode, int]:
+    """(mode, max attempts), as the aws CLI resolves them: AWS_RETRY_MODE and AWS_MAX_ATTEMPTS,
+    else the profile's `retry_mode` and `max_attempts`, else standard and 5. A bad value is a
+    CliError (exit 2) naming where it was set."""
+    profile = profile or {}
+    sources = (("AWS_RETRY_MODE", env), (f"retry_mode in AWS profile {name!r}", profile))
+    where, mode = _first(sources, ("AWS_RETRY_MODE", "retry_mode"))
+    mode = mode or "standard"
     if mode not in _RETRY_MODES:
         raise CliError(
-            f"AWS_RETRY_MODE must be one of {', '.join(_RETRY_MODES)}; unset it to use standard",
+            f"{where} must be one of {', '.join(_RETRY_MODES)}; unset it to use standard",
             ExitCode.USAGE,
         )
-    raw = env.get("AWS_MAX_ATTEMPTS", "").strip()
+    sources = (("AWS_MAX_ATTEMPTS", env), (f"max_attempts in AWS profile {name!r}", profile))
+    where, raw = _first(sources, ("AWS_MAX_ATTEMPTS", "max_attempts"))
     if not raw:
         return cast(RetryMode, mode), MAX_ATTEMPTS
     if not raw.isdigit() or not 1 <= int(raw) <= 20:
         raise CliError(
-            "AWS_MAX_ATTEMPTS must be a whole number from 1 to 20 (the total attempts per call)",
+            f"{where} must be a whole number from 1 to 20 (the total attempts per call)",
             ExitCode.USAGE,
         )
     return cast(RetryMode, mode), int(raw)
+
+
+def _first(
+    sources: tuple[tuple[str, Mapping[str, Any]], ...], keys: tuple[str, str]
+) -> tuple[str, str]:
+    """(where, value) of the first source that sets its key to something; ("", "") if none."""
+    for (where, values), key in zip(sources, keys, strict=True):
+        value = str(values.get(key) or "").strip()
+        if value:
+            return where, value
+    return "", ""
 
 
 def open_store(connection: Connection, env: Mapping[str, str] | None = None) -> SecretStore:
@@ -55,11 +75,11 @@ def open_store(connection: Connection, env: Mapping[str, str] | None = None) -> 
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
     env = os.environ if env is None else env
-    mode, attempts = retry_settings(env)
     try:
         session = boto3.session.Session(
             profile_name=connection.profile, region_name=connection.region
         )
+        profile = session._session.get_scoped_config()
     except ProfileNotFound:
         raise CliError(
             f"AWS profile {connection.profile or env.get('AWS_PROFILE')!r} is not in the AWS "
@@ -67,6 +87,7 @@ def open_store(connection: Connection, env: Mapping[str, str] | None = None) -> 
             "--profile or AWS_PROFILE",
             ExitCode.CREDENTIALS,
         ) from None
+    mode, attempts = retry_settings(env, profile, session.profile_name)
     if not session.region_name:
         raise CliError(
             "no AWS region: pass --region, set AWS_REGION or AWS_DEFAULT_REGION, or set region "

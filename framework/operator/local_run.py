@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from smrotate.errors import SmrotateError
 from smrotate.events import Step
 from smrotate.operator.driver import LocalDriver, RotationResult
 from smrotate.operator.exit_codes import CliError, ExitCode
 from smrotate.rotator import Rotator
-from smrotate.store import SecretStore
+from smrotate.store import PENDING, SecretStore
 
 
 @dataclass
@@ -35,6 +36,8 @@ class RunReport:
 
     result: RotationResult
     steps: list[StepReport] = field(default_factory=list)
+    # After a failure: does the version hold AWSPENDING (or its claim)? None when unknown.
+    pending: bool | None = None
 
 
 def run_rotation(
@@ -69,7 +72,16 @@ def run_rotation(
 
     driver = LocalDriver(rotator.handle, store)
     result = driver.rotate(secret_id, token=resume, on_step=on_step)
-    return RunReport(result, timings)
+    return RunReport(result, timings, None if result.ok else _holds_pending(store, result))
+
+
+def _holds_pending(store: SecretStore, result: RotationResult) -> bool | None:
+    """Whether the failed rotation's version holds AWSPENDING or its claim (one DescribeSecret)."""
+    try:
+        description = store.describe(result.secret_id)
+    except SmrotateError:
+        return None
+    return PENDING in description.labels(result.token) or result.token in description.claims
 
 
 def _error_text(error: BaseException) -> str:
@@ -90,8 +102,15 @@ def summary_lines(run: RunReport, ref: str, rotator_name: str) -> list[str]:
         return [f"rotated: version {result.token} is AWSCURRENT"]
     quoted, rot = shlex.quote(ref), shlex.quote(rotator_name)
     failed = result.failed_step.value if result.failed_step else "a step"
+    if run.pending is False:
+        return [
+            f"rotation failed at {failed}; version {result.token} holds no label, so there is "
+            "nothing to resume and AWSCURRENT is unchanged",
+            f"fix the cause above, then run again: smrotate run {quoted} --rotator {rot}",
+        ]
+    held = "keeps AWSPENDING" if run.pending else "may hold AWSPENDING (status could not tell)"
     return [
-        f"rotation failed at {failed}; version {result.token} keeps AWSPENDING",
+        f"rotation failed at {failed}; version {result.token} {held}",
         f"resume it: smrotate run {quoted} --rotator {rot} --resume {result.token}",
         f"or clean it up: smrotate cancel {quoted} --cleanup --rotator {rot}",
     ]
