@@ -71,6 +71,10 @@ class SecretDescription:
     version_created: Mapping[str, datetime] = field(default_factory=dict)
     deleted: datetime | None = None
     claims: frozenset[str] = frozenset()
+    # Replication: the primary's region (DescribeSecret names it on replicas) and, on the
+    # primary, each replica region's (region, status, status message).
+    primary_region: str | None = None
+    replicas: tuple[tuple[str, str, str], ...] = ()
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> SecretDescription:
@@ -97,6 +101,15 @@ class SecretDescription:
             tags={t["Key"]: t["Value"] for t in response.get("Tags") or []},
             deleted=response.get("DeletedDate"),
             claims=frozenset(claims),
+            primary_region=response.get("PrimaryRegion") or None,
+            replicas=tuple(
+                (
+                    str(r.get("Region", "")),
+                    str(r.get("Status", "")),
+                    str(r.get("StatusMessage", "")),
+                )
+                for r in response.get("ReplicationStatus") or ()
+            ),
         )
 
     @classmethod
@@ -105,6 +118,16 @@ class SecretDescription:
         return cls.from_response(
             {**entry, "VersionIdsToStages": entry.get("SecretVersionsToStages") or {}}
         )
+
+    @property
+    def region(self) -> str:
+        """The region in the secret's ARN (arn:aws:secretsmanager:REGION:...)."""
+        return self.arn.split(":")[3] if self.arn.count(":") >= 6 else ""
+
+    @property
+    def is_replica(self) -> bool:
+        """True when this is a replica of a secret whose primary is in another region."""
+        return self.primary_region is not None and self.primary_region != self.region
 
     def holders(self, label: str) -> list[str]:
         """Every version holding `label` (one on AWS; moto may leave two)."""

@@ -288,3 +288,80 @@ def test_an_unknown_pending_age_counts_as_stuck() -> None:
     assert diagnose(d, NOW).health is Health.STUCK
     young = diagnose(d, NOW, pending_since=NOW - timedelta(minutes=3))
     assert (young.health, young.pending) == (Health.IN_PROGRESS, "v2")
+
+
+# ------------------------------------------------------------------ replicas
+
+
+def replicated(url: str, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
+    """app/db in us-east-1, replicated to eu-west-1 and ap-south-1, then given a new AWSCURRENT
+    that ap-south-1 does not hold (moto's replicas never lag: its answer is made to); (the old
+    AWSCURRENT, the new one)."""
+    from moto.secretsmanager.models import ReplicaSecret
+
+    sm = sm_client(url)
+    regions = [{"Region": "eu-west-1"}, {"Region": "ap-south-1"}]
+    sm.create_secret(Name="app/db", SecretString=json.dumps(VALUE), AddReplicaRegions=regions)
+    (old,) = sm.describe_secret(SecretId="app/db")["VersionIdsToStages"]
+    new = str(sm.put_secret_value(SecretId="app/db", SecretString=json.dumps(VALUE))["VersionId"])
+    to_dict = ReplicaSecret.to_dict
+
+    def lagging(self: Any) -> dict[str, Any]:
+        found = dict(to_dict(self))
+        if self.region == "ap-south-1":
+            found["VersionIdsToStages"] = {old: ["AWSCURRENT"]}
+        return found
+
+    monkeypatch.setattr(ReplicaSecret, "to_dict", lagging)
+    return old, new
+
+
+def test_status_shows_each_region_and_whether_it_holds_the_same_awscurrent(
+    cli: Cli, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On the primary: each replica region, its replication status and whether its AWSCURRENT
+    is the primary's; on a replica: the primary."""
+    old, new = replicated(moto_url, monkeypatch)
+    shown = cli("status", "app/db")
+    assert shown.code == 0, shown.err
+    assert f"regions        eu-west-1  replica, InSync; AWSCURRENT is {new} (the same)" in shown.out
+    assert (
+        f"               ap-south-1  replica, InSync; AWSCURRENT is {old} (NOT the same: it lags "
+        "behind)" in shown.out
+    )
+    [record] = cli("status", "app/db", "--output", "json").json()
+    assert record["primary_region"] is None
+    found = [
+        (r["region"], r["current_version"], r["holds_same_current"]) for r in record["replicas"]
+    ]
+    assert found == [("eu-west-1", new, True), ("ap-south-1", old, False)]
+    replica = cli("status", "app/db", "--region", "ap-south-1")
+    assert replica.code == 0, replica.err
+    assert (
+        f"regions        us-east-1  primary; AWSCURRENT is {new} (NOT the same: this replica "
+        "lags behind it)" in replica.out
+    )
+
+
+def test_fleet_shows_the_regions_only_when_asked(
+    cli: Cli, moto_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    replicated(moto_url, monkeypatch)
+    secret(moto_url, "app/other")
+    assert "REGIONS" not in cli("fleet").out
+    table = cli("fleet", "--replicas").out.splitlines()
+    assert "REGIONS" in table[0]
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert "eu-west-1 same, ap-south-1 LAGS" in rows["app/db"]
+    assert rows["app/other"].split()[-1] == "-"
+    records = {r["name"]: r for r in cli("fleet", "--replicas", "--output", "json").json()}
+    assert [r["holds_same_current"] for r in records["app/db"]["replicas"]] == [True, False]
+    assert records["app/other"]["replicas"] == []
+    assert "replicas" not in cli("fleet", "--output", "json").json()[0]
+
+
+def test_status_of_a_secret_without_replicas_lists_no_region(cli: Cli, moto_url: str) -> None:
+    secret(moto_url, "app/db")
+    result = cli("status", "app/db", "--output", "json")
+    assert result.json()[0]["replicas"] == []
+    assert "regions" not in cli("status", "app/db").out

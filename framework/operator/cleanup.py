@@ -438,7 +438,11 @@ def _retire(
     store: SecretStore, description: SecretDescription, rotator: CleanupChecks, pending: str
 ) -> bool:
     """After a discard: the rotator makes sure the discarded credentials stop working where
-    AWSCURRENT's kept working (alternating users: the inactive user gets a fresh password)."""
+    AWSCURRENT's kept working (alternating users: the inactive user gets a fresh password).
+    Not when the version still holds AWSPREVIOUS (an abandoned rollback's): those credentials
+    are AWSPREVIOUS's, which applications may still use."""
+    if PREVIOUS in description.labels(pending):
+        return False
     if store.read_if_exists(description.arn, pending) is None:
         return False
     return rotator.retire_discarded(description, pending)

@@ -31,7 +31,9 @@ from smrotate.errors import (
 from smrotate.operator import (
     cmd_cancel,
     cmd_demo,
+    cmd_doctor,
     cmd_fleet,
+    cmd_rollback,
     cmd_rotate,
     cmd_run,
     cmd_status,
@@ -44,7 +46,17 @@ from smrotate.operator.output import note
 # In the order `smrotate --help` lists them.
 COMMANDS: dict[str, Command] = {
     module.NAME: module
-    for module in (cmd_rotate, cmd_cancel, cmd_status, cmd_run, cmd_demo, cmd_fleet, cmd_template)
+    for module in (
+        cmd_rotate,
+        cmd_cancel,
+        cmd_rollback,
+        cmd_status,
+        cmd_run,
+        cmd_demo,
+        cmd_doctor,
+        cmd_fleet,
+        cmd_template,
+    )
 }
 
 

@@ -8,6 +8,7 @@ from smrotate.operator.command import (
     Clock,
     Subcommands,
     open_store,
+    regional_stores,
     stuck_after_option,
     subcommand,
 )
@@ -37,6 +38,12 @@ def register(commands: Subcommands[argparse.ArgumentParser]) -> None:
         "--health",
         help="show only these healths, comma-separated: stuck, in-progress, disabled, overdue, "
         "never-rotated, healthy",
+    )
+    parser.add_argument(
+        "--replicas",
+        action="store_true",
+        help="also show each secret's other regions and whether each holds the same AWSCURRENT "
+        "(one DescribeSecret per secret and per other region)",
     )
     stuck_after_option(parser)
 
@@ -74,6 +81,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         filters=filters,
         include_planned_deletion=args.include_planned_deletion,
         stuck_after=args.stuck_after,
+        store_in=regional_stores(args) if args.replicas else None,
     )
     shown = select(entries, healths)
     if args.output == "json":

@@ -10,6 +10,7 @@ from smrotate.operator.command import (
     Clock,
     Subcommands,
     open_store,
+    regional_stores,
     secret_id,
     stuck_after_option,
     subcommand,
@@ -36,13 +37,14 @@ def run(args: argparse.Namespace, now: Clock) -> int:
     from smrotate.operator.status import secret_status, status_record, status_text
 
     store = open_store(args)
+    store_in = regional_stores(args)
     moment = now()
     stuck_after = args.stuck_after
     records: list[dict[str, Any]] = []
     code = ExitCode.OK
     for index, ref in enumerate(args.secrets):
         try:
-            status = secret_status(store, ref, moment, stuck_after)
+            status = secret_status(store, ref, moment, stuck_after, store_in)
         except StoreError as exc:
             error = from_store_error(exc)
             note(f"smrotate: error: {error}")

@@ -134,6 +134,22 @@ def open_store(args: argparse.Namespace) -> SecretStore:
     return open_connection(Connection(args.region, args.profile, args.endpoint_url))
 
 
+def regional_stores(args: argparse.Namespace) -> Callable[[str], SecretStore]:
+    """`store_in(region)`: a store like open_store(args)'s in another region (one per region),
+    for a secret's replicas. With --endpoint-url, every region is asked at that endpoint."""
+    from smrotate.operator.connection import Connection
+    from smrotate.operator.connection import open_store as open_connection
+
+    stores: dict[str, SecretStore] = {}
+
+    def store_in(region: str) -> SecretStore:
+        if region not in stores:
+            stores[region] = open_connection(Connection(region, args.profile, args.endpoint_url))
+        return stores[region]
+
+    return store_in
+
+
 _RESTORE: list[Callable[[], None]] = []  # undone by restore_logs() when the CLI returns
 
 

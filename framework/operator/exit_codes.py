@@ -30,6 +30,7 @@ class ExitCode(IntEnum):
     STALLED = 11
     TIMED_OUT = 12
     CLEANUP_REFUSED = 13
+    DOCTOR_FOUND_PROBLEMS = 14
     INTERRUPTED = 130
 
 
@@ -78,6 +79,10 @@ STATUSES: dict[ExitCode, tuple[str, str]] = {
     ExitCode.CLEANUP_REFUSED: (
         "cleanup refused",
         "`cancel --cleanup` could not prove that a change is safe and changed no label",
+    ),
+    ExitCode.DOCTOR_FOUND_PROBLEMS: (
+        "doctor found problems",
+        "`doctor`: at least one check failed",
     ),
     ExitCode.INTERRUPTED: ("interrupted", "interrupted (Ctrl-C)"),
 }

@@ -3,21 +3,24 @@
 ListSecrets returns up to 100 secrets per call with their rotation settings and labels, so the
 fleet costs one call per 100 secrets and nothing per secret: 10 calls for 1,000 (bench/fleet.py
 measures it). Without version dates, a pending version's age is bounded by LastChangedDate;
-`smrotate status` gives its exact creation date.
+`smrotate status` gives its exact creation date. ListSecrets does not say which regions a
+secret is replicated to: `--replicas` asks DescribeSecret for each secret, and once more for
+each of its other regions (replicas.py).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from smrotate.operator.exit_codes import CliError, ExitCode
 from smrotate.operator.health import Diagnosis, Health, diagnose
 from smrotate.operator.output import iso, table, when
+from smrotate.operator.replicas import ReplicaState, replica_record, replica_states
 from smrotate.store import SecretDescription, SecretStore
 
 FILTER_KEYS = (
@@ -64,6 +67,7 @@ class FleetEntry:
 
     description: SecretDescription
     diagnosis: Diagnosis
+    replicas: list[ReplicaState] | None = field(default=None)  # None: not asked (--replicas)
 
 
 def survey(
@@ -73,17 +77,18 @@ def survey(
     filters: Sequence[dict[str, Any]] = (),
     include_planned_deletion: bool = False,
     stuck_after: timedelta,
+    store_in: Callable[[str], SecretStore] | None = None,
 ) -> list[FleetEntry]:
-    """Every secret matching `filters`, diagnosed, in ListSecrets order."""
-    return [
-        FleetEntry(
-            d,
-            diagnose(d, now, pending_since=d.last_changed, stuck_after=stuck_after),
-        )
-        for d in store.list_secrets(
-            filters=filters, include_planned_deletion=include_planned_deletion
-        )
-    ]
+    """Every secret matching `filters`, diagnosed, in ListSecrets order; with `store_in` (a
+    store per region), each one's other regions too."""
+    entries = []
+    for d in store.list_secrets(filters=filters, include_planned_deletion=include_planned_deletion):
+        diagnosis = diagnose(d, now, pending_since=d.last_changed, stuck_after=stuck_after)
+        replicas = None
+        if store_in is not None:
+            replicas = replica_states(store.describe(d.arn), store_in)
+        entries.append(FleetEntry(d, diagnosis, replicas))
+    return entries
 
 
 def select(entries: Iterable[FleetEntry], healths: set[Health] | None) -> list[FleetEntry]:
@@ -119,27 +124,41 @@ def fleet_record(entry: FleetEntry) -> dict[str, Any]:
         "next_rotation": iso(d.next_rotation),
         "pending_version": diagnosis.pending,
         "deleted": iso(d.deleted),
+        **(
+            {}
+            if entry.replicas is None
+            else {"replicas": [replica_record(r) for r in entry.replicas]}
+        ),
     }
 
 
 def fleet_table(entries: Sequence[FleetEntry], now: datetime) -> str:
-    """The fleet as a table: name, health, last and next rotation, detail."""
+    """The fleet as a table: name, health, last and next rotation, detail (and, when asked,
+    each other region: `eu-west-1 same`, `ap-south-1 LAGS`, `us-east-1 primary LAGS`)."""
     rows = []
+    asked = any(entry.replicas is not None for entry in entries)
     for entry in entries:
         d, diagnosis = entry.description, entry.diagnosis
         detail = f"pending {diagnosis.pending}" if diagnosis.pending else ""
         if d.deleted is not None:
             detail = f"deleted {when(d.deleted, now)}" + (f"; {detail}" if detail else "")
-        rows.append(
-            [
-                d.name,
-                diagnosis.health.value,
-                _day(d.last_rotated, "never"),
-                _day(d.next_rotation, "-") if d.rotation_enabled else "-",
-                detail,
-            ]
-        )
-    return table(rows, ["name", "health", "last rotated", "next rotation", "detail"])
+        row = [
+            d.name,
+            diagnosis.health.value,
+            _day(d.last_rotated, "never"),
+            _day(d.next_rotation, "-") if d.rotation_enabled else "-",
+        ]
+        if asked:
+            row.append(", ".join(_region(r) for r in entry.replicas or ()) or "-")
+        rows.append([*row, detail])
+    regions = ["regions"] if asked else []
+    return table(rows, ["name", "health", "last rotated", "next rotation", *regions, "detail"])
+
+
+def _region(state: ReplicaState) -> str:
+    kind = " primary" if state.primary else ""
+    same = {True: "same", False: "LAGS", None: "unread"}[state.in_sync]
+    return f"{state.region}{kind} {same}"
 
 
 def _day(moment: datetime | None, missing: str) -> str:

@@ -2,13 +2,16 @@
 
 Two calls per secret: DescribeSecret (settings and labels) and ListSecretVersionIds (when each
 version was made, for "stuck since"). If the identity may not list versions, the status is shown
-without those dates and the pending version's age falls back to LastChangedDate.
+without those dates and the pending version's age falls back to LastChangedDate. A replicated
+secret costs one DescribeSecret more per other region (replicas.py): whether each replica holds
+the primary's AWSCURRENT.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -16,6 +19,7 @@ from smrotate.errors import StoreError
 from smrotate.labels import LABEL_ORDER, label_rank
 from smrotate.operator.health import ROTATOR_HINT, Diagnosis, diagnose, schedule_text
 from smrotate.operator.output import fields, iso, labels_text, when
+from smrotate.operator.replicas import ReplicaState, replica_record, replica_states
 from smrotate.store import SecretDescription, SecretStore
 
 
@@ -26,12 +30,18 @@ class SecretStatus:
     description: SecretDescription
     diagnosis: Diagnosis
     dates_known: bool
+    replicas: list[ReplicaState] = field(default_factory=list)
 
 
 def secret_status(
-    store: SecretStore, secret_id: str, now: datetime, stuck_after: timedelta
+    store: SecretStore,
+    secret_id: str,
+    now: datetime,
+    stuck_after: timedelta,
+    store_in: Callable[[str], SecretStore] | None = None,
 ) -> SecretStatus:
-    """Describe `secret_id`, list its version dates, and diagnose it."""
+    """Describe `secret_id`, list its version dates, diagnose it, and (with `store_in`, a store
+    per region) describe its other regions."""
     description = store.describe(secret_id)
     dates_known = True
     try:
@@ -50,7 +60,8 @@ def secret_status(
         stuck_after=stuck_after,
         secret_ref=secret_id,
     )
-    return SecretStatus(description, diagnosis, dates_known)
+    replicas = replica_states(description, store_in) if store_in is not None else []
+    return SecretStatus(description, diagnosis, dates_known, replicas)
 
 
 def status_record(status: SecretStatus) -> dict[str, Any]:
@@ -77,6 +88,8 @@ def status_record(status: SecretStatus) -> dict[str, Any]:
         "pending_since": iso(diagnosis.since),
         "repair": diagnosis.repair,
         "repair_alternative": diagnosis.alternative,
+        "primary_region": d.primary_region,
+        "replicas": [replica_record(r) for r in status.replicas],
     }
 
 
@@ -102,6 +115,8 @@ def status_text(status: SecretStatus, now: datetime) -> str:
         pairs.append(("versions" if index == 0 else "", f"{version}  {labels_text(labels)}{made}"))
     if not versions:
         pairs.append(("versions", "none with a label"))
+    for index, replica in enumerate(status.replicas):
+        pairs.append(("" if index else "regions", replica.text()))
     pairs.append(("health", diagnosis.health.value.upper()))
     pairs.append(("diagnosis", diagnosis.detail))
     if diagnosis.repair:
