@@ -312,3 +312,78 @@ def test_shipped_rotators_load_by_name() -> None:
     assert rotator_class("postgresql").__name__ == "PostgreSQLRotator"
     assert rotator_class("mysql").__name__ == "MySQLRotator"
     assert rotator_class("memory:MemoryRotator").__name__ == "MemoryRotator"
+
+
+# --------------------------------------------------------------- the aws CLI's conventions
+
+
+def test_query_and_text_output_work_as_in_the_aws_cli(cli: Cli, moto_url: str) -> None:
+    """--query (JMESPath) on the JSON result; --output text: tab-separated, keys sorted,
+    nested values on lines of their own led by their key; a bad query is a usage error."""
+    make(moto_url, "app/one")
+    make(moto_url, "app/two")
+    names = cli("fleet", "--query", "[].name")
+    assert (names.code, names.json()) == (0, ["app/one", "app/two"])
+    text = cli("fleet", "--output", "text", "--query", "[].[name, rotation_enabled]")
+    assert text.out.splitlines() == ["app/one\tFalse", "app/two\tFalse"]
+    shown = cli("status", "app/one", "--output", "text").out.splitlines()
+    assert shown[0].startswith("arn:aws:secretsmanager:us-east-1:123456789012:secret:app/one-")
+    assert "\tdisabled\t" in shown[0]  # the scalars of the record, in key order
+    assert [line.split("\t")[:1] for line in shown[1:]] == [["VERSIONS"], ["LABELS"]]
+    assert shown[2] == "LABELS\tAWSCURRENT"
+    bad = cli("fleet", "--query", "[].name[")
+    assert bad.code == ExitCode.USAGE
+    assert "--query '[].name[' is not JMESPath" in bad.err
+
+
+@pytest.mark.usefixtures("shared_target")
+def test_debug_logs_the_wire_with_every_secret_scrubbed(cli: Cli, moto_url: str) -> None:
+    """--debug: botocore's requests and responses on standard error, GetSecretValue's too; the
+    `cli` fixture then finds no stored secret value in any output."""
+    from smrotate.testing.aws import enable_rotation
+
+    make(moto_url)
+    enable_rotation("app/db")
+    result = cli(
+        "run", "app/db", "--rotator", "moto_server_fixtures:SharedTargetRotator", "--debug"
+    )
+    assert result.code == 0, result.err
+    assert "botocore" in result.err
+    assert "[DEBUG]" in result.err
+    assert "GetSecretValue" in result.err
+    assert "PutSecretValue" in result.err
+    quiet = cli("status", "app/db")
+    assert "[DEBUG]" not in quiet.err  # the settings are put back after the run
+
+
+def test_no_cli_pager_is_accepted_and_completion_prints_shell_code(cli: Cli, moto_url: str) -> None:
+    make(moto_url)
+    assert cli("status", "app/db", "--no-cli-pager").code == 0
+    assert cli("--no-cli-pager", "fleet").code == 0
+    code = cli("completion", "bash", endpoint=False)
+    assert code.code == 0
+    assert "complete" in code.out
+    assert "smrotate" in code.out
+
+
+def test_the_shell_gets_completions_from_the_parser() -> None:
+    """argcomplete's protocol, as bash runs it: the words that complete the line on fd 8."""
+    env = {
+        **os.environ,
+        "_ARGCOMPLETE": "1",
+        "COMP_TYPE": "9",
+        "_ARGCOMPLETE_IFS": "\n",
+    }
+    smrotate = str(Path(sys.executable).with_name("smrotate"))
+    found = {}
+    for line in ("smrotate sta", "smrotate fleet --rep"):
+        run = subprocess.run(
+            ["bash", "-c", f'"{smrotate}" 8>&1 9>/dev/null'],
+            env={**env, "COMP_LINE": line, "COMP_POINT": str(len(line))},
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        found[line] = run.stdout.split()
+    assert found == {"smrotate sta": ["status"], "smrotate fleet --rep": ["--replicas"]}

@@ -30,6 +30,7 @@ from smrotate.errors import (
 )
 from smrotate.operator import (
     cmd_cancel,
+    cmd_completion,
     cmd_demo,
     cmd_doctor,
     cmd_fleet,
@@ -38,8 +39,9 @@ from smrotate.operator import (
     cmd_run,
     cmd_status,
     cmd_template,
+    output,
 )
-from smrotate.operator.command import Command, connection_options, restore_logs
+from smrotate.operator.command import Command, connection_options, debug_logs, restore_logs
 from smrotate.operator.exit_codes import CliError, ExitCode, from_store_error, statuses_help
 from smrotate.operator.output import note
 
@@ -56,6 +58,7 @@ COMMANDS: dict[str, Command] = {
         cmd_doctor,
         cmd_fleet,
         cmd_template,
+        cmd_completion,
     )
 }
 
@@ -113,7 +116,13 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         if args_list[:1] == [cmd_demo.NAME]:  # all of it is the demo's, --help included
             return cmd_demo.run_demo(args_list[1:])
-        args = build_parser().parse_args(args_list)
+        parser = build_parser()
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (cmd_completion)
+            cmd_completion.complete(parser)
+        args = parser.parse_args(args_list)
+        output.configure(args.output, args.query)
+        if args.debug:
+            debug_logs()
         return int(COMMANDS[args.command].run(args, now))
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else ExitCode.USAGE

@@ -8,6 +8,7 @@ import os
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     quiet_logs,
     secret_id,
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         quiet_logs(args)
         rotator = login_rotator(args.rotator, store, os.environ)
     report = cancel(store, args.secret, cleanup=args.cleanup, dry_run=args.dry_run, rotator=rotator)
-    if args.output == "json":
+    if machine(args):
         emit_json(report_record(report))
     else:
         for line in report_lines(report, args.secret):

@@ -8,6 +8,7 @@ import os
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     quiet_logs,
     secret_id,
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         lambda_arn=args.lambda_arn,
         env=os.environ,
     )
-    if args.output == "json":
+    if machine(args):
         emit_json(report_record(report))
     else:
         for line in report_lines(report):

@@ -7,6 +7,7 @@ import argparse
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     regional_stores,
     stuck_after_option,
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         store_in=regional_stores(args) if args.replicas else None,
     )
     shown = select(entries, healths)
-    if args.output == "json":
+    if machine(args):
         emit_json([fleet_record(e) for e in shown])
     else:
         if shown:

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     quiet_logs,
     secret_id,
@@ -65,7 +66,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
         started=lambda begun: note(audit_line(begun, who, starting=True)),
     )
     note(audit_line(report, who))
-    if args.output == "json":
+    if machine(args):
         emit_json(report_record(report, who))
     else:
         for line in report_lines(report):

@@ -8,6 +8,7 @@ import os
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     quiet_logs,
     secret_id,
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
     store = open_store(args)
     quiet_logs(args)
     rotator = build_rotator(args.rotator, store, os.environ, args.strategy)
-    table = args.output != "json"
+    table = not machine(args)
     if table:
         note(f"rotating secret {args.secret} with {args.rotator} on this machine")
     done = run_rotation(

@@ -9,6 +9,7 @@ from smrotate.errors import StoreError
 from smrotate.operator.command import (
     Clock,
     Subcommands,
+    machine,
     open_store,
     regional_stores,
     secret_id,
@@ -52,10 +53,10 @@ def run(args: argparse.Namespace, now: Clock) -> int:
             continue
         if status.diagnosis.health in NEEDS_ATTENTION and code is ExitCode.OK:
             code = ExitCode.ATTENTION
-        if args.output == "json":
+        if machine(args):
             records.append(status_record(status))
         else:
             emit(("\n" if index else "") + status_text(status, moment))
-    if args.output == "json":
+    if machine(args):
         emit_json(records)
     return code

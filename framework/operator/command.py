@@ -87,7 +87,8 @@ def stuck_after_option(parser: argparse.ArgumentParser) -> None:
 
 
 def connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
-    """--region, --profile, --endpoint-url, --output, -v: on the main parser (`suppress` False,
+    """--region, --profile, --endpoint-url, --output, --query, -v, --debug, --no-cli-pager: on
+    the main parser (`suppress` False,
     with the defaults) and again on each subcommand (`suppress` True, so that an option given
     before the command is not reset by the subcommand's default)."""
     default: Any = argparse.SUPPRESS if suppress else None
@@ -101,9 +102,17 @@ def connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
     )
     group.add_argument(
         "--output",
-        choices=("table", "json"),
+        choices=("table", "json", "text"),
         default=argparse.SUPPRESS if suppress else "table",
-        help="result format on standard output (default table)",
+        help="result format on standard output: table (default, for people), json, or text "
+        "(tab-separated, as the aws CLI's)",
+    )
+    group.add_argument(
+        "--query",
+        default=default,
+        metavar="JMESPATH",
+        help="a JMESPath expression applied to the JSON result, as in the aws CLI (with the "
+        "default --output, the result is printed as JSON)",
     )
     group.add_argument(
         "-v",
@@ -111,6 +120,19 @@ def connection_options(parser: argparse.ArgumentParser, *, suppress: bool) -> No
         action="store_true",
         default=argparse.SUPPRESS if suppress else False,
         help="show the rotator's log lines on standard error",
+    )
+    group.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="log every AWS request and response (botocore) and smrotate's DEBUG lines on "
+        "standard error, every secret value scrubbed",
+    )
+    group.add_argument(
+        "--no-cli-pager",
+        action="store_true",
+        default=argparse.SUPPRESS if suppress else False,
+        help="accepted for the aws CLI's sake: smrotate never pages its output",
     )
 
 
@@ -150,6 +172,12 @@ def regional_stores(args: argparse.Namespace) -> Callable[[str], SecretStore]:
     return store_in
 
 
+def machine(args: argparse.Namespace) -> bool:
+    """True when the result is for programs (--output json or text, or a --query): the command
+    then hands its record to output.emit_json instead of printing its table."""
+    return bool(args.output != "table" or getattr(args, "query", None))
+
+
 _RESTORE: list[Callable[[], None]] = []  # undone by restore_logs() when the CLI returns
 
 
@@ -162,6 +190,37 @@ def quiet_logs(args: argparse.Namespace) -> None:
     _RESTORE.append(lambda: observability.logger.setLevel(level))
     observability.log_to_stderr()
     observability.logger.setLevel("INFO" if args.verbose else "WARNING")
+
+
+def debug_logs() -> None:
+    """--debug: botocore's and smrotate's DEBUG records on standard error (until restore_logs).
+    Every record passes smrotate's scrubbing (smrotate.observability) before any handler sees
+    it, so request and response bodies lose their secret values and tokens."""
+    import logging
+    import sys
+
+    from smrotate import observability
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [%(levelname)s] %(message)s"))
+    for name in ("botocore", "boto3", "urllib3"):
+        log = logging.getLogger(name)
+        log.addHandler(handler)
+        _RESTORE.append(_undo(log, handler, log.level))
+        log.setLevel(logging.DEBUG)
+    stream, level = observability.log_stream(), observability.logger.log_level
+    observability.log_to_stderr()
+    observability.logger.setLevel("DEBUG")
+    _RESTORE.append(lambda: observability.set_log_stream(stream))
+    _RESTORE.append(lambda: observability.logger.setLevel(level))
+
+
+def _undo(log: Any, handler: Any, level: int) -> Callable[[], None]:
+    def undo() -> None:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+    return undo
 
 
 def restore_logs() -> None:

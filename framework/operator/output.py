@@ -95,9 +95,68 @@ def note(text: str) -> None:
     sys.stderr.flush()
 
 
+# The machine format of this run (cli.py sets it from --output and --query).
+_MACHINE: dict[str, Any] = {"output": "json", "query": None}
+
+
+def configure(output: str, query: str | None) -> None:
+    """Set how emit_json writes: `output` json or text (table means json here: a command
+    prints its own table), and a JMESPath `query` applied first. CliError on a bad query."""
+    compiled = None
+    if query:
+        import jmespath  # type: ignore[import-untyped]
+        from jmespath.exceptions import JMESPathError  # type: ignore[import-untyped]
+
+        from smrotate.operator.exit_codes import CliError, ExitCode
+
+        try:
+            compiled = jmespath.compile(query)
+        except JMESPathError as exc:
+            raise CliError(f"--query {query!r} is not JMESPath: {exc}", ExitCode.USAGE) from None
+    _MACHINE.update(output="text" if output == "text" else "json", query=compiled)
+
+
 def emit_json(value: Any) -> None:
-    """Write `value` as JSON to standard output, scrubbed."""
-    emit(to_json(value))
+    """Write the result `value` to standard output, scrubbed: --query applied, then as JSON
+    or as text (--output text)."""
+    if _MACHINE["query"] is not None:
+        value = _MACHINE["query"].search(json.loads(to_json(value)))
+    emit(to_text(value) if _MACHINE["output"] == "text" else to_json(value))
+
+
+def to_text(value: Any) -> str:
+    """The aws CLI's text format: an object's scalar values on one line, tab-separated, keys
+    sorted; each nested list or object on lines of its own, led by its key in capitals; a list
+    of scalars on one line; an empty list or object not at all; None as None."""
+    lines: list[str] = []
+    _text(json.loads(to_json(value)), None, lines)
+    return "\n".join(lines)
+
+
+def _text(value: Any, key: str | None, lines: list[str]) -> None:
+    if isinstance(value, (dict, list)) and not value:
+        return  # an empty list or object prints nothing, as in the aws CLI
+    lead = [key.upper()] if key else []
+    if isinstance(value, dict):
+        items = sorted(value.items())
+        scalars = [_scalar(v) for _, v in items if not isinstance(v, (dict, list))]
+        if scalars or lead:
+            lines.append("\t".join([*lead, *scalars]))
+        for name, item in items:
+            if isinstance(item, (dict, list)):
+                _text(item, name, lines)
+    elif isinstance(value, list):
+        if all(not isinstance(v, (dict, list)) for v in value):
+            lines.append("\t".join([*lead, *map(_scalar, value)]))
+        else:
+            for item in value:
+                _text(item, key, lines)
+    else:
+        lines.append("\t".join([*lead, _scalar(value)]))
+
+
+def _scalar(value: Any) -> str:
+    return "None" if value is None else str(value)
 
 
 def labels_text(labels: Mapping[str, Any] | frozenset[str]) -> str:
