@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/rotation.py
 	$(BIN)/python bench/cold_start.py
 	$(BIN)/python bench/fleet.py
+	$(BIN)/python bench/waves.py
 	$(BIN)/python bench/package_size.py
 	$(BIN)/python bench/pytest_plugin.py
 

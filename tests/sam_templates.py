@@ -357,7 +357,8 @@ DIFFERENCES: dict[str, list[tuple[str, str]]] = {
         (
             _HEADER,
             "# This template is postgresql.yaml with MySQL's names and strategies:\n"
-            "# tests/sam_templates.py lists every difference, and tests/test_templates.py fails on\n"
+            "# tests/sam_templates.py lists every difference, and tests/test_templates.py "
+            "fails on\n"
             "# any other. A change to a shared part is made to every template.\n",
         ),
         ("Rotates PostgreSQL secrets", "Rotates MySQL and MariaDB secrets"),

@@ -4,6 +4,7 @@ a real rotation driven by moto's RotateSecret through its Lambda."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -91,7 +92,14 @@ def test_rotate_sends_every_setting_it_was_given(
     )
     assert code == 0, err
     assert out == "00000000-0000-4000-8000-1000000000001\n"
-    assert "follow it with: smrotate status app/db" in err
+    assert re.search(
+        r"rotation of secret app/db configured, not started \(RotateImmediately=false\): Secrets "
+        r"Manager creates a pending version [0-9a-f-]{36} holding the current value, runs only "
+        r"the function's testSecret step on it",
+        err,
+    )
+    assert "the first rotation runs in the next rotation window" in err
+    assert "follow it with" not in err
 
 
 def test_rotate_without_an_arn_sends_none_so_aws_uses_the_configured_function(
@@ -161,6 +169,46 @@ def test_rotate_maps_aws_refusals_to_exit_statuses(
     code, _, err = run(capsys, "rotate", "app/db")
     assert code == ExitCode.ACCESS_DENIED
     assert "cannot invoke the specified Lambda function" in err
+    assert (
+        "aws lambda add-permission --function-name rotator --statement-id SecretsManagerRotation "
+        "--action lambda:InvokeFunction --principal secretsmanager.amazonaws.com "
+        "--source-account 123456789012"
+    ) in err
+    assert (
+        "The identity calling RotateSecret needs secretsmanager:RotateSecret on the secret and "
+        "lambda:InvokeFunction on the function"
+    ) in err
+
+
+def test_rotate_no_immediately_json_says_it_did_not_rotate(
+    stubbed: Stubber, capsys: pytest.CaptureFixture[str]
+) -> None:
+    stubbed.add_response("describe_secret", description(), {"SecretId": "app/db"})
+    stubbed.add_response(
+        "rotate_secret",
+        {"ARN": ARN, "Name": "app/db", "VersionId": "00000000-0000-4000-8000-1000000000009"},
+        {"SecretId": "app/db", "ClientRequestToken": ANY, "RotateImmediately": False},
+    )
+    code, out, _ = run(capsys, "rotate", "app/db", "--no-immediately", "--output", "json")
+    assert code == 0
+    record = json.loads(out)
+    assert record["immediately"] is False
+    assert record["rotation_function"] == FUNCTION
+    assert record["log_group"] == "/aws/lambda/rotator"
+
+
+@pytest.mark.parametrize(
+    ("arn", "group"),
+    [
+        (FUNCTION, "/aws/lambda/rotator"),
+        (FUNCTION + ":live", "/aws/lambda/rotator"),
+        ("rotator", "/aws/lambda/rotator"),
+        (None, None),
+        ("arn:aws:iam::123456789012:role/x", None),
+    ],
+)
+def test_the_log_group_is_named_from_the_function(arn: str | None, group: str | None) -> None:
+    assert watch.log_group(arn) == group
 
 
 class FakeClock:
@@ -209,11 +257,16 @@ def test_wait_follows_the_rotation_until_the_new_version_is_current(
     assert code == 0, err
     assert out == f"{token}\n"
     progress = [line for line in err.splitlines() if line.startswith("[")]
+    waiting = (
+        "waiting for the rotation function (createSecret, setSecret, testSecret, then "
+        "finishSecret moves AWSCURRENT)"
+    )
     assert progress == [
-        f"[0 s] version {token}: AWSPENDING; waiting for the rotation function",
-        f"[4 s] version {token}: AWSPENDING; waiting for the rotation function",
+        f"[0 s] version {token}: AWSPENDING; {waiting}",
+        f"[4 s] version {token}: AWSPENDING; {waiting}",
         f"[6 s] version {token}: AWSCURRENT",
     ]
+    assert "the rotation function's logs: CloudWatch log group /aws/lambda/rotator" in err
     assert f"rotated: version {token} is AWSCURRENT" in err
     assert clock.sleeps == [2, 2, 2]
 
@@ -233,6 +286,7 @@ def test_wait_reports_a_stall_with_exit_11(
     record = json.loads(out)
     assert record["outcome"] == "stalled"
     assert "the rotation function has probably failed" in record["detail"]
+    assert "its logs (log group /aws/lambda/rotator) say why" in record["detail"]
 
 
 def test_wait_times_out_with_exit_12(
@@ -347,3 +401,27 @@ def test_a_function_failing_inside_moto_rotate_secret_is_reported(
     assert "RotateSecret on secret app/db failed" in result.err
     assert "<html" not in result.err
     assert moto_lambda.failures == ["setSecret"]
+
+
+def test_rotate_no_immediately_on_moto_runs_only_test_secret_and_says_so(
+    cli: Cli, moto_url: str, moto_lambda: MotoLambda
+) -> None:
+    arn = sm_client(moto_url).create_secret(Name="app/db", SecretString=json.dumps(VALUE))["ARN"]
+    result = cli(
+        "rotate",
+        "app/db",
+        "--lambda-arn",
+        moto_lambda.function_arn,
+        "--days",
+        "30",
+        "--no-immediately",
+    )
+    assert result.code == 0, result.err
+    assert moto_lambda.invoked == ["testSecret"]
+    assert "configured, not started (RotateImmediately=false)" in result.err
+    (pending,) = [v for v, stages in labels(arn).items() if stages == ["AWSPENDING"]]
+    assert f"pending version {pending} holding the current value" in result.err
+    assert moto_lambda.target.check("app", VALUE["password"])  # nothing changed on the target
+    # moto keeps the tested version under AWSPENDING (AWS removes it) and answers the current
+    # version's id, which is what standard output shows.
+    assert labels(arn)[result.out.strip()] == ["AWSCURRENT"]

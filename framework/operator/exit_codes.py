@@ -68,7 +68,8 @@ STATUSES: dict[ExitCode, tuple[str, str]] = {
     ),
     ExitCode.ROTATION_FAILED: (
         "rotation failed",
-        "the rotation failed (`run`; `rotate --wait` when it was cancelled under it)",
+        "the rotation failed (`run`; `rotate --wait` when it was cancelled under it; "
+        "`rotate --all`: a rotation failed or got stuck)",
     ),
     ExitCode.STALLED: (
         "stalled",

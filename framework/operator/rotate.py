@@ -3,7 +3,9 @@
 Before calling RotateSecret the CLI describes the secret and refuses, with the repair, what AWS
 would refuse less clearly (and moto not at all): a previous rotation that is not complete, a
 secret scheduled for deletion, no rotation function. Without --lambda-arn the request carries no
-RotationLambdaARN, so on AWS the configured function runs (moto instead erases it).
+RotationLambdaARN, so on AWS the configured function runs (moto instead erases it). An
+AccessDenied from RotateSecret names both grants it needs (`denied`), and `not_immediately`
+says what RotateImmediately=false did.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from smrotate.errors import StoreError
 from smrotate.labels import rotation_in_progress
-from smrotate.operator.exit_codes import CliError, ExitCode
+from smrotate.operator.exit_codes import DENIED_CODES, CliError, ExitCode
 from smrotate.operator.health import duration_hours, rate
+from smrotate.operator.watch import function_name
 from smrotate.store import SecretDescription, SecretStore
 
 _CRON = re.compile(r"cron\(([^()]+)\)")
@@ -105,10 +109,13 @@ class RotationSettings:
 
 @dataclass(frozen=True)
 class Started:
-    """A rotation RotateSecret accepted: its version id, and the secret just before."""
+    """A rotation RotateSecret accepted: the version id it answered, the secret just before, and
+    the ClientRequestToken sent (the pending version's id; with RotateImmediately=false moto
+    answers the current version's id instead)."""
 
     token: str
     before: SecretDescription
+    sent: str = ""
 
 
 def preflight(description: SecretDescription, settings: RotationSettings, ref: str) -> None:
@@ -131,17 +138,53 @@ def preflight(description: SecretDescription, settings: RotationSettings, ref: s
         )
 
 
+def denied(secret_arn: str, function_arn: str | None) -> str:
+    """What an AccessDenied from RotateSecret means: one of the two grants it needs is missing.
+    The account in the command is the secret's (from its ARN)."""
+    name = function_name(function_arn) or "FUNCTION"
+    parts = secret_arn.split(":")
+    account = parts[4] if len(parts) > 4 and parts[4].isdigit() else "ACCOUNT_ID"
+    return (
+        "RotateSecret needs two grants. (1) The function's resource policy must let Secrets "
+        'Manager invoke it (AWS says "Secrets Manager cannot invoke the specified Lambda '
+        'function" when it does not): aws lambda add-permission --function-name '
+        f"{shlex.quote(name)} --statement-id SecretsManagerRotation --action "
+        "lambda:InvokeFunction --principal secretsmanager.amazonaws.com --source-account "
+        f"{account}. (2) The identity calling RotateSecret needs secretsmanager:RotateSecret on "
+        "the secret and lambda:InvokeFunction on the function"
+    )
+
+
+def not_immediately(name: str, token: str) -> str:
+    """What RotateSecret with RotateImmediately=false did, for the operator."""
+    return (
+        f"rotation of secret {name} configured, not started (RotateImmediately=false): Secrets "
+        f"Manager creates a pending version {token} holding the current value, runs only the "
+        "function's testSecret step on it to test the configuration, then removes it; the first "
+        "rotation runs in the next rotation window (`smrotate status` shows when). When this "
+        "changed an existing rate() or days schedule, the rotation already scheduled may still "
+        "run"
+    )
+
+
 def start(store: SecretStore, secret_id: str, settings: RotationSettings) -> Started:
-    """DescribeSecret, the preflight checks, then RotateSecret with a fresh version id."""
+    """DescribeSecret, the preflight checks, then RotateSecret with a fresh version id.
+    AccessDenied from RotateSecret becomes a CliError (exit 5) that names both grants."""
     settings.check()
     before = store.describe(secret_id)
     preflight(before, settings, secret_id)
     token = str(uuid.uuid4())
-    version = store.start_rotation(
-        secret_id,
-        token=token,
-        lambda_arn=settings.lambda_arn,
-        rules=settings.rules(),
-        immediately=settings.immediately,
-    )
-    return Started(version, before)
+    try:
+        version = store.start_rotation(
+            secret_id,
+            token=token,
+            lambda_arn=settings.lambda_arn,
+            rules=settings.rules(),
+            immediately=settings.immediately,
+        )
+    except StoreError as exc:
+        if exc.code not in DENIED_CODES:
+            raise
+        hint = denied(before.arn, settings.lambda_arn or before.rotation_lambda_arn)
+        raise CliError(f"{str(exc).rstrip('. ')}. {hint}", ExitCode.ACCESS_DENIED) from None
+    return Started(version, before, token)
