@@ -1,6 +1,6 @@
 """API calls and time of `smrotate fleet` for 1,000 secrets, on moto server on loopback.
 
-Creates 1,000 secrets in five rotation healths (healthy, disabled, never rotated, overdue,
+Creates 1,000 secrets in five rotation healths (healthy, disabled, never-rotated, overdue,
 stuck), then runs `smrotate fleet --output json` in a separate process, as an operator would,
 and counts the requests that reach the server, by operation. The target is at most 15 calls.
 
@@ -51,7 +51,7 @@ def populate(url: str, count: int) -> Counter[str]:
             record.next_rotation_date = now + 29 * DAY
             expected["healthy"] += 1
         elif kind == 2:
-            expected["never rotated"] += 1
+            expected["never-rotated"] += 1
         elif kind == 3:
             record.last_rotation_date = now - 40 * DAY
             record.next_rotation_date = now - 10 * DAY

@@ -63,7 +63,7 @@ def test_a_recent_pending_version_is_in_progress_not_stuck(cli: Cli, moto_url: s
     result = cli("status", "app/db", "--output", "json")
     assert result.code == 0
     [record] = result.json()
-    assert record["health"] == "in progress"
+    assert record["health"] == "in-progress"
     assert record["repair"] is None
     assert record["pending_version"] == PENDING
     assert cli("status", "app/db", "--stuck-after", "0.5").code == ExitCode.ATTENTION
@@ -148,7 +148,7 @@ def make_fleet(url: str, count: int) -> dict[str, str]:
             expected[name] = "disabled"
         elif kind == 2:
             secret(url, name)
-            expected[name] = "never rotated"
+            expected[name] = "never-rotated"
         elif kind == 3:
             record = secret(url, name)
             record.last_rotation_date = now - 40 * DAY
@@ -192,13 +192,16 @@ def test_fleet_table_filters_and_summary(cli: Cli, moto_url: str) -> None:
     assert "other/db" not in result.out
     assert f"pending {PENDING}" in result.out
     assert result.err.strip() == (
-        "10 secrets: 2 stuck, 2 disabled, 2 overdue, 2 never rotated, 2 healthy"
+        "10 secrets: 2 stuck, 2 disabled, 2 overdue, 2 never-rotated, 2 healthy"
     )
     only = cli("fleet", "--filter", "name=fleet/", "--health", "stuck,overdue", "--output", "json")
     assert sorted({r["health"] for r in only.json()}) == ["overdue", "stuck"]
+    for health in {r["health"] for r in cli("fleet", "--output", "json").json()}:
+        again = cli("fleet", "--health", health, "--output", "json")  # one vocabulary
+        assert {r["health"] for r in again.json()} == {health}
     calm = cli("fleet", "--filter", "name=other/")
     assert calm.code == 0
-    assert calm.err.strip() == "1 secret: 1 never rotated"
+    assert calm.err.strip() == "1 secret: 1 never-rotated"
 
 
 def test_fleet_includes_planned_deletions_only_when_asked(cli: Cli, moto_url: str) -> None:

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace, now: Clock) -> int:
     filters = [parse_filter(text) for text in args.filter]
     healths = None
     if args.health:
-        names = {h.value.replace(" ", "-"): h for h in Health}
+        names = {h.value: h for h in Health}
         healths = set()
         for item in args.health.split(","):
             name = item.strip()

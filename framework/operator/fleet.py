@@ -102,7 +102,7 @@ def counts(entries: Iterable[FleetEntry]) -> Counter[Health]:
 
 
 def summary(total: Counter[Health]) -> str:
-    """`1000 secrets: 970 healthy, 20 never rotated, ...` in the order of Health."""
+    """`1000 secrets: 970 healthy, 20 never-rotated, ...` in the order of Health."""
     n = sum(total.values())
     parts = [f"{total[h]} {h.value}" for h in Health if total[h]]
     return f"{n} secret{'s' if n != 1 else ''}" + (": " + ", ".join(parts) if parts else "")

@@ -5,11 +5,11 @@ Healths, most urgent first (the first that applies wins):
 - stuck: a version holds AWSPENDING without AWSCURRENT (AWS's "rotation in progress" rule), and
   either rotation is off (nothing will finish it) or it has been so for `stuck_after` or longer.
   The next RotateSecret fails until it is finished or cleaned up.
-- in progress: the same, for less than `stuck_after`.
+- in-progress: the same, for less than `stuck_after`.
 - disabled: rotation is not turned on.
 - overdue: the rotation window has passed without a rotation (NextRotationDate plus the window,
   or LastRotatedDate plus the interval plus the window).
-- never rotated: rotation is on, and Secrets Manager has no LastRotatedDate.
+- never-rotated: rotation is on, and Secrets Manager has no LastRotatedDate.
 - healthy: none of these.
 
 Stuck and overdue need attention (exit status 9 from `status` and `fleet`).
@@ -38,10 +38,10 @@ class Health(StrEnum):
     """A secret's rotation health (see the module docstring for the rules)."""
 
     STUCK = "stuck"
-    IN_PROGRESS = "in progress"
+    IN_PROGRESS = "in-progress"
     DISABLED = "disabled"
     OVERDUE = "overdue"
-    NEVER_ROTATED = "never rotated"
+    NEVER_ROTATED = "never-rotated"
     HEALTHY = "healthy"
 
 
