@@ -13,7 +13,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import time
 from collections import Counter
@@ -22,6 +21,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cli_process import run_cli  # noqa: E402
 
 BUDGET = 15
 DAY = 86400
@@ -97,25 +99,7 @@ def main() -> int:
         print(f"created {count} secrets in {time.perf_counter() - started:.1f} s")
 
         counting[0] = True
-        started = time.perf_counter()
-        done = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "smrotate.operator.cli",
-                "fleet",
-                "--endpoint-url",
-                url,
-                "--output",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT), "AWS_EC2_METADATA_DISABLED": "true"},
-        )
-        elapsed = time.perf_counter() - started
+        done, elapsed = run_cli(url, "fleet")
         counting[0] = False
     finally:
         SecretsManagerResponse.call_action = original  # type: ignore[method-assign]

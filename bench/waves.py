@@ -21,7 +21,6 @@ import argparse
 import json
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,6 +32,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+
+from cli_process import run_cli  # noqa: E402
 
 HOUR = 3600
 
@@ -130,32 +131,17 @@ def main() -> int:
             eligible = populate(url, options.secrets, arn, users)
             print(f"created {options.secrets} secrets in {time.perf_counter() - started:.1f} s")
             counting[0] = True
-            started = time.perf_counter()
-            done = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "smrotate.operator.cli",
-                    "rotate",
-                    "--all",
-                    "--filter",
-                    "name=waves/",
-                    "--rate",
-                    options.rate,
-                    "--max-concurrent",
-                    options.max_concurrent,
-                    "--endpoint-url",
-                    url,
-                    "--output",
-                    "json",
-                ],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd=ROOT,
-                env={**os.environ, "PYTHONPATH": str(ROOT), "AWS_EC2_METADATA_DISABLED": "true"},
+            done, elapsed = run_cli(
+                url,
+                "rotate",
+                "--all",
+                "--filter",
+                "name=waves/",
+                "--rate",
+                options.rate,
+                "--max-concurrent",
+                options.max_concurrent,
             )
-            elapsed = time.perf_counter() - started
             counting[0] = False
             record = json.loads(done.stdout or "{}")
             passwords = json.loads(users.read_text())

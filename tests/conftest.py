@@ -35,6 +35,7 @@ __all__ = ["REGION", "enable_rotation", "labels"]
 
 # Fixture modules: private servers and moto server, each in its own file.
 pytest_plugins = [
+    "clock_fixtures",
     "pg_fixtures",
     "mariadb_fixtures",
     "redis_fixtures",

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import ANY, Stubber
+from clock_fixtures import FakeClock
 from moto_server_fixtures import Cli, MotoLambda, sm_client
 
 from smrotate.operator import connection, watch
@@ -209,29 +210,6 @@ def test_rotate_no_immediately_json_says_it_did_not_rotate(
 )
 def test_the_log_group_is_named_from_the_function(arn: str | None, group: str | None) -> None:
     assert watch.log_group(arn) == group
-
-
-class FakeClock:
-    """Time that moves only when the watch sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-        self.sleeps: list[float] = []
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.t += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    real = watch.Clock
-    monkeypatch.setattr(watch, "Clock", lambda: real(now=fake.now, sleep=fake.sleep))
-    return fake
 
 
 def start(stubbed: Stubber, token: str) -> None:

@@ -20,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from clock_fixtures import FakeClock
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.secretsmanager.responses import SecretsManagerResponse
 from moto_server_fixtures import Cli, MotoLambda, sm_client
@@ -45,27 +46,6 @@ from smrotate.testing.aws import (
 from smrotate.testing.postgres import PostgresServer
 
 pytestmark = pytest.mark.usefixtures("cli_globals")  # the CLI's log settings, restored
-
-
-class FakeClock:
-    """Time that moves only when someone sleeps."""
-
-    def __init__(self) -> None:
-        self.t = 0.0
-
-    def now(self) -> float:
-        return self.t
-
-    def sleep(self, seconds: float) -> None:
-        self.t += seconds
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
-    fake = FakeClock()
-    real = watch.Clock
-    monkeypatch.setattr(watch, "Clock", lambda: real(now=fake.now, sleep=fake.sleep))
-    return fake
 
 
 @dataclass
