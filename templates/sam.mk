@@ -35,8 +35,8 @@ SAM_CA_BUNDLE ?=
 # The AWS services whose API models stay in the package's botocore: the ones the packaged code
 # calls (tests/test_sam_build.py checks the list). The other models are most of botocore's size.
 SAM_BOTOCORE_SERVICES = secretsmanager rds sts
-# What smrotate/ holds for the CLI, the demo and the tests: none of it runs in Lambda.
-SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing
+# What smrotate/ holds for the CLI, the demo, the tests and the CDK: none of it runs in Lambda.
+SAM_NOT_IN_PACKAGE = smrotate/operator smrotate/testing smrotate/cdk
 
 SAM_ROOT := $(patsubst %/,%,$(dir $(abspath $(dir $(lastword $(MAKEFILE_LIST))))))
 SAM_PYTHON ?= $(or $(wildcard $(SAM_ROOT)/.venv/bin/python),python3)

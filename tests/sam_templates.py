@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -619,14 +618,12 @@ OPTIONAL_PARTS = {
     "memorySize": "512",
     "permissionsBoundaryArn": BOUNDARY_ARN,
 }
-NO_VALUE = object()
 PSEUDO = {
     "AWS::Partition": "aws",
     "AWS::Region": REGION,
     "AWS::AccountId": ACCOUNT,
     "AWS::StackName": "smrotate-test-stack",
     "AWS::URLSuffix": "amazonaws.com",
-    "AWS::NoValue": NO_VALUE,
 }
 
 
@@ -690,45 +687,35 @@ def transform(template: Mapping[str, Any]) -> dict[str, Any]:
 
 
 class Resolved:
-    """A template evaluated for parameter values: `resources` holds what CloudFormation would
-    create, with every intrinsic function replaced by its value (a resource's Ref or GetAtt by
-    the placeholder `<Logical>` or `<Logical.Attribute>`)."""
+    """A template evaluated for parameter values (smrotate.cdk.template's Evaluation, the
+    construct's own evaluator): `resources` holds what CloudFormation would create, with every
+    intrinsic function replaced by its value (a resource's Ref or GetAtt by the placeholder
+    `<Logical>` or `<Logical.Attribute>`). Broken rules are reported, not raised."""
 
     def __init__(self, template: Mapping[str, Any], values: Mapping[str, str]) -> None:
+        from smrotate.cdk.template import Evaluation
+
+        def ref(name: str) -> str:
+            assert name in template["Resources"], f"Ref to unknown {name}"
+            return f"<{name}>"
+
         self.template = template
-        self.values: dict[str, Any] = {}
-        for name, spec in template["Parameters"].items():
-            value = values.get(name, spec.get("Default"))
-            assert value is not None, f"parameter {name} has no value and no default"
-            allowed = spec.get("AllowedValues")
-            assert allowed is None or value in allowed, f"{name}={value!r} is not allowed"
-            pattern = spec.get("AllowedPattern")
-            assert pattern is None or re.fullmatch(pattern, value), f"{name}={value!r}"
-            if spec["Type"] == "CommaDelimitedList":
-                value = value.split(",") if value else [""]
-            self.values[name] = value
-        unknown = set(values) - set(self.values)
-        assert not unknown, f"the template has no parameters {unknown}"
+        self._evaluation = Evaluation(
+            template,
+            values,
+            pseudo=PSEUDO,
+            ref=ref,
+            get_att=lambda logical, attribute: f"<{logical}.{attribute}>",
+            opaque=lambda value: False,
+            enforce_rules=False,
+        )
+        self.values = self._evaluation.values
+        self.value = self._evaluation.value
+        self.condition = self._evaluation.condition
+        self.broken_rules = self._evaluation.broken_rules
         self.resources = {
-            name: self.value(resource)
-            for name, resource in template["Resources"].items()
-            if "Condition" not in resource or self.condition(resource["Condition"])
+            name: self.value(resource) for name, resource in self._evaluation.resources().items()
         }
-
-    def broken_rules(self) -> list[str]:
-        """The AssertDescription of every template rule these values break."""
-        broken = []
-        for rule in self.template.get("Rules", {}).values():
-            if "RuleCondition" in rule and not self.value(rule["RuleCondition"]):
-                continue
-            broken += [
-                a["AssertDescription"] for a in rule["Assertions"] if not self.value(a["Assert"])
-            ]
-        return broken
-
-    def condition(self, name: str) -> bool:
-        """The value of condition `name`."""
-        return bool(self.value(self.template["Conditions"][name]))
 
     def of_type(self, kind: str) -> dict[str, dict[str, Any]]:
         """The created resources of type `kind`, by logical id."""
@@ -745,65 +732,6 @@ class Resolved:
                 for statement in _as_list(policy["Properties"]["PolicyDocument"]["Statement"]):
                     yield name, statement
 
-    def value(self, node: Any) -> Any:  # noqa: PLR0911
-        """`node` with its intrinsic functions evaluated and AWS::NoValue dropped."""
-        if isinstance(node, list):
-            return [v for v in (self.value(item) for item in node) if v is not NO_VALUE]
-        if not isinstance(node, dict):
-            return node
-        if len(node) == 1:
-            ((key, arg),) = node.items()
-            if key == "Ref":
-                return self._ref(arg)
-            if key == "Fn::GetAtt":
-                logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-                return f"<{logical}.{attribute}>"
-            if key == "Fn::Sub":
-                return self._sub(arg)
-            if key == "Fn::If":
-                name, yes, no = arg
-                return self.value(yes if self.condition(name) else no)
-            if key == "Condition":
-                return self.condition(arg)
-            if key in _FUNCTIONS:
-                return _FUNCTIONS[key](self.value(arg))
-        resolved = {k: self.value(v) for k, v in node.items()}
-        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
-
-    def _ref(self, name: str) -> Any:
-        if name in PSEUDO:
-            return PSEUDO[name]
-        if name in self.values:
-            return self.values[name]
-        assert name in self.template["Resources"], f"Ref to unknown {name}"
-        return f"<{name}>"
-
-    def _sub(self, arg: Any) -> str:
-        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.value(arg[1]))
-
-        def replace(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name.startswith("!"):
-                return "${" + name[1:] + "}"
-            if name in variables:
-                return str(variables[name])
-            if "." in name:
-                return "<" + name + ">"
-            return str(self._ref(name))
-
-        return re.sub(r"\$\{([^}]+)\}", replace, text)
-
 
 def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
-
-
-_FUNCTIONS: dict[str, Any] = {
-    "Fn::Equals": lambda a: a[0] == a[1],
-    "Fn::Not": lambda a: not a[0],
-    "Fn::And": all,
-    "Fn::Or": any,
-    "Fn::Join": lambda a: a[0].join(a[1]),
-    "Fn::Split": lambda a: a[1].split(a[0]),
-    "Fn::Select": lambda a: a[1][int(a[0])],
-}

@@ -251,6 +251,7 @@ def test_the_package_holds_the_runtime_and_nothing_else(
         "rotators",
         "smrotate/testing",
         "smrotate/operator",
+        "smrotate/cdk",
     ):
         assert not (package / absent).exists(), absent
     for engine_module in ("__init__.py", "rotator.py", "strategies.py", "store.py"):

@@ -38,7 +38,7 @@ ENGINES = {
 # The rotators another rotator imports, which its project holds too (templates/sam.mk's line for
 # the template names them as well): ElastiCacheUserRotator is a RedisRotator.
 REUSED = {"elasticache": ("redis",)}
-NOT_SHIPPED = ("operator", "testing", "sam", "rotators", "__pycache__")
+NOT_SHIPPED = ("operator", "testing", "cdk", "sam", "rotators", "__pycache__")
 MAKEFILE = """\
 # Written by `smrotate template`: `sam build --template templates/{template}` runs the target
 # build-<LogicalId> of templates/sam.mk here (SAM's makefile build method).
