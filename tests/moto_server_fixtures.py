@@ -10,14 +10,14 @@
   request fails with HTTP 500 (on AWS it would succeed and the function fail later).
 
 moto reports every version's CreatedDate as "now" in ListSecretVersionIds; the server here
-reports the date moto stored when it made the version, as AWS does.
+reports the date moto stored when it made the version, as AWS does
+(`smrotate.testing.aws.versions_with_real_dates`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 import boto3
 import pytest
 from memory import MemoryRotator, MemoryTarget
-from moto.secretsmanager.models import SecretsManagerBackend
 from moto.server import ThreadedMotoServer
 
 from smrotate import observability, redaction
@@ -42,42 +41,22 @@ from smrotate.testing.aws import (
     free_port,
     label_problems,
     rotate_secret_runs,
+    versions_with_real_dates,
 )
-
-
-def _versions_with_real_dates(self: Any, secret_id: str) -> str:
-    """ListSecretVersionIds as AWS answers it: each version's own creation date."""
-    secret = self.secrets[secret_id]
-    return json.dumps(
-        {
-            "ARN": secret.arn,
-            "Name": secret.name,
-            "Versions": [
-                {
-                    "VersionId": version_id,
-                    "VersionStages": version["version_stages"],
-                    "CreatedDate": version.get("createdate", int(time.time())),
-                }
-                for version_id, version in secret.versions.items()
-            ],
-        }
-    )
 
 
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     """The suite's moto server; its URL."""
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)  # moto's tracebacks are expected
-    patch = pytest.MonkeyPatch()
-    patch.setattr(SecretsManagerBackend, "list_secret_version_ids", _versions_with_real_dates)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    try:
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        patch.undo()
+    with versions_with_real_dates():
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+        server.start()
+        host, port = server.get_host_and_port()
+        try:
+            yield f"http://{host}:{port}"
+        finally:
+            server.stop()
 
 
 def _post(url: str, body: dict[str, Any] | None = None) -> None:

@@ -1,8 +1,9 @@
 """`smrotate sandbox [--rotator postgresql|redis] [--port N] [--ready-file PATH]` (sandbox.py).
 
 moto server with rotation functions that run the rotator on this machine, a private database
-with an application user and its secret, and the shell lines that point the CLI at them; it
-stays up until Ctrl-C. Imported only when it runs; it needs the `demo` extra (moto server).
+with an application user and its secret (on PostgreSQL, also the secrets docs/cli.md works on,
+in their documented states), and the shell lines that point the CLI at them; it stays up until
+Ctrl-C. Imported only when it runs; it needs the `demo` extra (moto server).
 """
 
 from __future__ import annotations

@@ -11,7 +11,11 @@ Secrets Manager invokes a rotation function:
 
 It creates the application user with a generated password, its secret (`app/db`, or `app/cache`
 for Redis, with rotation not yet configured) and the admin secret it names in `masterarn`
-(`app/db-admin`, `app/cache-admin`). Then it prints the shell lines that point the CLI at it
+(`app/db-admin`, `app/cache-admin`). On PostgreSQL it also creates FIXTURES, the secrets that
+docs/cli.md's examples work on, each with a role of its own and in a documented state (a
+rotation stuck an hour ago, an overdue one, a never-rotated one, a replicated one). moto's
+ListSecretVersionIds answers each version's own creation date there, as AWS does
+(`versions_with_real_dates`). Then it prints the shell lines that point the CLI at it
 (`unset` of the variables that would send it elsewhere, `export` of the endpoint, region and
 moto's fake keys), writes them to `--ready-file` if given, and waits. SIGINT or SIGTERM stops
 the servers, removes the temporary folders and the ready file, and exits 0.
@@ -33,7 +37,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -61,6 +65,9 @@ UNSET = (
 )
 STOPS_SUFFIX = "-stops-after-setsecret"
 STOPPED_STEPS = ("testSecret", "finishSecret")
+HOUR, DAY = 3600, 86400
+Invoke = Callable[[dict[str, Any]], None]  # what moto's Lambda runs for one step's event
+REPLICA_REGIONS = ("eu-west-1", "ap-south-1")
 
 
 class FunctionTimedOut(RuntimeError):
@@ -80,6 +87,7 @@ class Target:
     username: str
     rights: str
     create_user: Callable[[Any, str, str], None]
+    fixtures: bool = False  # FIXTURES too (their values are PostgreSQL secrets)
 
 
 def _postgres_user(engine: Any, username: str, password: str) -> None:
@@ -94,7 +102,13 @@ def _redis_user(engine: Any, username: str, password: str) -> None:
 
 TARGETS = {
     "postgresql": Target(
-        "postgresql", "app/db", "app/db-admin", "app", "a role that may log in", _postgres_user
+        "postgresql",
+        "app/db",
+        "app/db-admin",
+        "app",
+        "a role that may log in",
+        _postgres_user,
+        fixtures=True,
     ),
     "redis": Target(
         "redis",
@@ -152,7 +166,7 @@ def start_moto(stack: ExitStack, port: int | None) -> str:
     return f"http://{HOST}:{port}"
 
 
-def lambda_handler(rotator: str, env: Mapping[str, str]) -> Callable[[dict[str, Any]], None]:
+def lambda_handler(rotator: str, env: Mapping[str, str]) -> Invoke:
     """What moto's Lambda runs for each step: the rotator's handler, except for the steps after
     setSecret when the secret's function is the stopping one. One line per invocation."""
     from smrotate.operator.loading import rotator_class
@@ -176,21 +190,150 @@ def lambda_handler(rotator: str, env: Mapping[str, str]) -> Callable[[dict[str, 
     return invoke
 
 
-def create_secrets(target: Target, engine: DemoEngine, sm: SecretsManagerClient) -> None:
-    """The application user with a generated password, its secret and the admin secret."""
+def create_secret(
+    target: Target,
+    engine: DemoEngine,
+    sm: SecretsManagerClient,
+    name: str,
+    username: str,
+    *,
+    masterarn: str,
+    **create: Any,
+) -> dict[str, Any]:
+    """The user `username` with a generated password (registered with redaction) and its secret
+    `name`, naming `masterarn`; `create` goes to CreateSecret. The value's keys are returned."""
     from smrotate.passwords import PasswordPolicy, generate_password
 
     server = engine.server  # type: ignore[attr-defined]  # every engine's running server
     password = generate_password(PasswordPolicy())
     redaction.register(password)
-    target.create_user(engine, target.username, password)
+    target.create_user(engine, username, password)
+    value = server.secret(username, password, masterarn=masterarn)
+    sm.create_secret(Name=name, SecretString=json.dumps(value), **create)
+    say(f"[setup] user {username} {fingerprint(password)}: {target.rights}")
+    return dict(value)
+
+
+def create_secrets(target: Target, engine: DemoEngine, sm: SecretsManagerClient) -> str:
+    """The application user with a generated password, its secret and the admin secret; the
+    admin secret's ARN."""
+    server = engine.server  # type: ignore[attr-defined]  # every engine's running server
     admin = json.dumps(server.admin_secret())
     admin_arn = sm.create_secret(Name=target.admin_secret, SecretString=admin)["ARN"]
-    value = server.secret(target.username, password, masterarn=admin_arn)
-    sm.create_secret(Name=target.secret, SecretString=json.dumps(value))
-    say(f"[setup] user {target.username} {fingerprint(password)}: {target.rights}")
+    value = create_secret(target, engine, sm, target.secret, target.username, masterarn=admin_arn)
     say(f"        secret {target.secret}: {', '.join(value)}; rotation not configured yet")
     say(f"        admin secret {target.admin_secret} (its masterarn)")
+    return str(admin_arn)
+
+
+def backdate(name: str, seconds: int) -> None:
+    """Every date moto holds for secret `name` (creation, last change, last and next rotation,
+    each version's creation) moved `seconds` back, as if all of it had happened then."""
+    from smrotate.testing.aws import backend
+
+    secret = backend().secrets[name]
+    for attribute in ("created_date", "last_changed_date", "last_rotation_date"):
+        if getattr(secret, attribute) is not None:
+            setattr(secret, attribute, getattr(secret, attribute) - seconds)
+    if secret.next_rotation_date is not None:
+        secret.next_rotation_date -= seconds
+    for version in secret.versions.values():
+        version["createdate"] -= seconds
+
+
+@dataclass(frozen=True)
+class Fixture:
+    """A secret the PostgreSQL sandbox creates at start for docs/cli.md, with a role of its own:
+    `make(sm, function_arn, invoke)` puts it in its state, which `state` says in a setup line."""
+
+    secret: str
+    username: str
+    state: str
+    make: Callable[[SecretsManagerClient, str, Invoke], None]
+    create: Mapping[str, Any] = field(default_factory=dict)  # more CreateSecret parameters
+
+
+def _unconfigured(sm: SecretsManagerClient, function: str, invoke: Invoke) -> None:
+    """Nothing more: rotation not configured."""
+
+
+def _stuck(sm: SecretsManagerClient, function: str, invoke: Invoke) -> None:
+    """Rotation on; what RotateSecret does before invoking the function (a version holding
+    AWSPENDING and no value), createSecret and setSecret run by the function (the role now has
+    the pending password), then nothing more, as when the function timed out; an hour ago."""
+    import uuid
+
+    from smrotate.testing.aws import add_valueless_pending, enable_rotation
+
+    name = "app/stuck"
+    token = str(uuid.uuid4())
+    enable_rotation(name, function_arn=function, days=30)
+    add_valueless_pending(name, token)
+    for step in ("createSecret", "setSecret"):
+        invoke({"Step": step, "SecretId": name, "ClientRequestToken": token})
+    backdate(name, HOUR)
+
+
+def _overdue(sm: SecretsManagerClient, function: str, invoke: Invoke) -> None:
+    """A real rotation every 30 days (RotateSecret, the four steps), then moved 45 days back:
+    the rotation window closed 15 days ago."""
+    sm.rotate_secret(
+        SecretId="app/late",
+        RotationLambdaARN=function,
+        RotationRules={"AutomaticallyAfterDays": 30},
+    )
+    backdate("app/late", 45 * DAY)
+
+
+def _never_rotated(sm: SecretsManagerClient, function: str, invoke: Invoke) -> None:
+    """Rotation on (every 30 days), never run: as after `rotate --no-immediately` on AWS."""
+    from smrotate.testing.aws import enable_rotation
+
+    enable_rotation("app/new", function_arn=function, days=30)
+
+
+FIXTURES = (
+    Fixture("app/orders", "orders", "rotation not configured yet", _unconfigured),
+    Fixture(
+        "app/stuck",
+        "stuck",
+        "rotation on; an hour ago its function ran createSecret and setSecret, then timed out",
+        _stuck,
+    ),
+    Fixture("app/late", "late", "rotated every 30 days, last 45 days ago: overdue", _overdue),
+    Fixture("app/new", "new", "rotation on every 30 days, never rotated", _never_rotated),
+    Fixture(
+        "app/shared",
+        "shared",
+        f"replicated to {' and '.join(REPLICA_REGIONS)}; rotation not configured",
+        _unconfigured,
+        {"AddReplicaRegions": [{"Region": region} for region in REPLICA_REGIONS]},
+    ),
+)
+
+
+def create_fixtures(
+    target: Target,
+    engine: DemoEngine,
+    sm: SecretsManagerClient,
+    *,
+    admin_arn: str,
+    function: str,
+    invoke: Invoke,
+) -> None:
+    """FIXTURES, each with its own user, in its state (`function` is the one that rotates)."""
+    for fixture in FIXTURES:
+        create_secret(
+            target,
+            engine,
+            sm,
+            fixture.secret,
+            fixture.username,
+            masterarn=admin_arn,
+            **fixture.create,
+        )
+        fixture.make(sm, function, invoke)
+        say(f"        secret {fixture.secret}: {fixture.state}")
 
 
 @contextmanager
@@ -226,6 +369,7 @@ def serve(rotator: str, port: int | None, ready_file: Path | None) -> int:
         create_rotation_function,
         fake_aws_environment,
         rotate_secret_runs,
+        versions_with_real_dates,
     )
 
     target = TARGETS[rotator]
@@ -250,13 +394,22 @@ def serve(rotator: str, port: int | None, ready_file: Path | None) -> int:
         observability.log_to_stderr()  # the rotator's log lines; standard output is the sandbox's
         stack.callback(observability.logger.setLevel, observability.logger.log_level)
         observability.logger.setLevel(logging.WARNING)  # its failures; [lambda] lines say the rest
-        stack.enter_context(rotate_secret_runs(lambda_handler(rotator, os.environ)))
-        for name in function_names(rotator):
-            arn = create_rotation_function(name, endpoint_url=endpoint, region_name=REGION)
+        stack.enter_context(versions_with_real_dates())
+        invoke = lambda_handler(rotator, os.environ)
+        stack.enter_context(rotate_secret_runs(invoke))
+        arns = [
+            create_rotation_function(name, endpoint_url=endpoint, region_name=REGION)
+            for name in function_names(rotator)
+        ]
+        for arn in arns:
             say(f"[setup] function {arn}")
         say(f"        {function_names(rotator)[1]}: createSecret and setSecret, then times out")
         sm = boto3.client("secretsmanager", endpoint_url=endpoint, region_name=REGION)
-        create_secrets(target, engine, sm)
+        admin_arn = create_secrets(target, engine, sm)
+        if target.fixtures:
+            create_fixtures(
+                target, engine, sm, admin_arn=admin_arn, function=arns[0], invoke=invoke
+            )
         lines = environment_lines(endpoint, REGION)
         say("\nPoint the CLI at the sandbox (fake keys: nothing reaches AWS):")
         for line in lines:

@@ -194,3 +194,40 @@ def rotate_secret_runs(handler: Callable[[dict[str, Any]], None]) -> Iterator[No
     finally:
         LambdaSimpleBackend.invoke = saved_invoke  # type: ignore[method-assign]
         default_user_config["lambda"] = saved_config
+
+
+def _versions_with_real_dates(self: Any, secret_id: str) -> str:
+    """ListSecretVersionIds as AWS answers it: each version's own creation date."""
+    import json
+
+    secret = self.secrets[secret_id]
+    return json.dumps(
+        {
+            "ARN": secret.arn,
+            "Name": secret.name,
+            "Versions": [
+                {
+                    "VersionId": version_id,
+                    "VersionStages": version["version_stages"],
+                    "CreatedDate": version.get("createdate", int(time.time())),
+                }
+                for version_id, version in secret.versions.items()
+            ],
+        }
+    )
+
+
+@contextmanager
+def versions_with_real_dates() -> Iterator[None]:
+    """While inside, moto's ListSecretVersionIds answers each version's stored creation date,
+    as AWS does (moto itself answers the time of the request for every version). It patches
+    moto's backend class in this process, so it covers `mock_aws` and a `ThreadedMotoServer`
+    started here; moto's own answer comes back on exit."""
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    saved = SecretsManagerBackend.list_secret_version_ids
+    SecretsManagerBackend.list_secret_version_ids = _versions_with_real_dates  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        SecretsManagerBackend.list_secret_version_ids = saved  # type: ignore[method-assign]
