@@ -281,10 +281,10 @@ def synthesize(folder: Path) -> None:
     values = {
         "secretArn": SECRET_ARN,
         "rotationStrategy": "alternating-users",
-        "masterSecretArn": f"<{logical(admin.node.default_child)}>",  # type: ignore[arg-type]
-        "masterSecretKmsKeyArn": f"<{logical(key.node.default_child)}.Arn>",  # type: ignore[arg-type]
-        "vpcSubnetIds": ",".join(f"<{logical(s.node.default_child)}>" for s in subnets),  # type: ignore[arg-type]
-        "vpcSecurityGroupIds": f"<{logical(group.node.default_child)}.GroupId>",  # type: ignore[arg-type]
+        "masterSecretArn": f"<{logical(admin.node.default_child)}>",  # type: ignore[arg-type,unused-ignore]
+        "masterSecretKmsKeyArn": f"<{logical(key.node.default_child)}.Arn>",  # type: ignore[arg-type,unused-ignore]
+        "vpcSubnetIds": ",".join(f"<{logical(s.node.default_child)}>" for s in subnets),  # type: ignore[arg-type,unused-ignore]
+        "vpcSecurityGroupIds": f"<{logical(group.node.default_child)}.GroupId>",  # type: ignore[arg-type,unused-ignore]
     }
     cases.append(_record(stack, rotation, "postgresql", values))
 

@@ -80,14 +80,15 @@ def _seconds(value: Duration | None) -> str | None:
 def _subnet_ids(vpc: ec2.IVpc, selection: ec2.SubnetSelection | None) -> list[str]:
     """The subnets the function runs in (the VPC's private ones by default, as the CDK picks)."""
     s = selection or ec2.SubnetSelection()
-    return vpc.select_subnets(
+    chosen = vpc.select_subnets(
         availability_zones=s.availability_zones,
         one_per_az=s.one_per_az,
         subnet_filters=s.subnet_filters,
         subnet_group_name=s.subnet_group_name,
         subnets=s.subnets,
         subnet_type=s.subnet_type,
-    ).subnet_ids
+    )
+    return [str(subnet) for subnet in chosen.subnet_ids]
 
 
 def _schedule(value: Duration | events.Schedule | str | None) -> str | None:
@@ -95,11 +96,11 @@ def _schedule(value: Duration | events.Schedule | str | None) -> str | None:
     if isinstance(value, Duration):
         value = events.Schedule.rate(value)
     if isinstance(value, events.Schedule):
-        return value.expression_string
+        return str(value.expression_string)
     return value
 
 
-class SmrotateRotation(Construct):
+class SmrotateRotation(Construct):  # type: ignore[misc,unused-ignore]
     """The rotation function of `engine` (one of ENGINES) for `secret`, as the engine's SAM
     template deploys it; the properties are the template's parameters (docs/deploy.md#cdk).
 
@@ -272,7 +273,8 @@ class SmrotateRotation(Construct):
         """A resource's Ref (attribute None) or GetAtt, building it first if need be."""
         built = self._build(logical)
         if isinstance(built, CfnResource):
-            return built.ref if attribute is None else Token.as_string(built.get_att(attribute))
+            ref = built.ref if attribute is None else Token.as_string(built.get_att(attribute))
+            return str(ref)
         names: dict[str | None, str]
         if isinstance(built, lambda_.Function):
             names = {None: built.function_name, "Arn": built.function_arn}
@@ -377,7 +379,7 @@ class SmrotateRotation(Construct):
             retention=self._log_retention,
             removal_policy=RemovalPolicy.DESTROY,  # as the SAM stack's (CloudFormation's default)
         )
-        days = group.node.default_child.retention_in_days  # type: ignore[union-attr]
+        days = group.node.default_child.retention_in_days  # type: ignore[union-attr,unused-ignore]
         if days is None:
             raise ConfigurationError("log_retention: the log group keeps its events for a time")
         self._evaluation.check("logRetentionInDays", f"{days:g}")
