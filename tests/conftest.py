@@ -123,15 +123,28 @@ def make_secret(sm: Any) -> MakeSecret:
     return make
 
 
+# Modules whose tests share what one of them builds once per run (tests/shared.py), and the test
+# that builds it: each engine's package (test_sam_build), the synthesized CDK stacks (test_cdk).
+BUILDERS = {
+    "test_sam_build": "test_the_package_holds_the_runtime_and_nothing_else",
+    "test_cdk": "test_every_case_was_synthesized",
+}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest tests first (the kit's crash points, then the ones marked slow), so that
     pytest-xdist (`--dist load --maxschedchunk 2`: two tests at a time per worker) starts them
     while the rest fill in around them, instead of finding one at the end of a worker's queue.
+    The tests that use what another test builds (BUILDERS) go last: started with the builder,
+    they would hold a worker idle while it waits for the build (20 s for MySQL's package).
     Otherwise the collection order stays."""
 
     def rank(item: pytest.Item) -> int:
         if item.name.startswith("test_crash_points"):
             return 0
+        module = getattr(item, "module", None)
+        if module is not None and module.__name__ in BUILDERS:
+            return 1 if getattr(item, "originalname", "") == BUILDERS[module.__name__] else 3
         return 1 if item.get_closest_marker("slow") else 2
 
     items.sort(key=rank)

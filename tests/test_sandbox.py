@@ -525,6 +525,7 @@ def sandbox(tmp_path: Path) -> Iterator[Sandbox]:
         yield sandboxes[DEFAULT_ROTATOR]
 
 
+@pytest.mark.slow  # 10 to 20 s: started early, so that they do not end the run
 def test_the_documented_walkthrough_runs_against_the_sandbox(sandbox: Sandbox) -> None:
     """Every `$ ` command of docs/sandbox.md, in order, prints what the document shows; the
     password really changed on the server; nothing leaked; SIGINT leaves nothing behind."""
@@ -552,6 +553,7 @@ def test_the_documented_walkthrough_runs_against_the_sandbox(sandbox: Sandbox) -
         assert not any(secret in text for secret in secrets), "a secret value was printed"
 
 
+@pytest.mark.slow  # 10 to 20 s: started early, so that they do not end the run
 def test_every_console_block_of_the_cli_guide_runs_against_the_sandbox(tmp_path: Path) -> None:
     """docs/cli.md: every console block is run or marked with a reason; each run block prints
     what the document shows, against the PostgreSQL sandbox's fixtures (or the Redis sandbox
