@@ -25,7 +25,16 @@ from smrotate.testing.postgres import PostgresServer
 from smrotate.testing.redis import RedisServer
 from smrotate.testing.tls import Pki
 
-pytestmark = pytest.mark.usefixtures("cli_globals")
+pytestmark = pytest.mark.usefixtures("cli_globals", "aws_on_moto")
+
+
+@pytest.fixture
+def aws_on_moto(moto_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lambda, IAM and KMS on the moto server, as an operator points them there: botocore's
+    per-service settings (the `cli` fixture's --endpoint-url is Secrets Manager's alone)."""
+    for service in ("LAMBDA", "IAM", "KMS", "STS"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_url)
+
 
 STRATEGY = "single-user-via-admin"
 READS = {

@@ -38,19 +38,21 @@ class AwsClients:
 
 
 def open_clients(args: argparse.Namespace, secretsmanager: Any) -> AwsClients:
-    """Lambda, IAM and KMS clients for the CLI's connection options (open_store checked them);
-    --endpoint-url (a moto server) serves them too."""
+    """Lambda, IAM and KMS clients for the CLI's profile and region (open_store checked them).
+    --endpoint-url is Secrets Manager's alone (it may be a VPC endpoint); these follow
+    botocore's own settings: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA and the like."""
     import boto3
 
     from smrotate.operator.connection import retry_settings
     from smrotate.store import client_config
 
     session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    mode, attempts = retry_settings(os.environ)
+    profile = session._session.get_scoped_config()
+    mode, attempts = retry_settings(os.environ, profile, session.profile_name)
     config = client_config(mode, attempts)
 
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=args.endpoint_url, config=config)  # type: ignore[call-overload]
+        return session.client(service, config=config)  # type: ignore[call-overload]
 
     return AwsClients(secretsmanager, client("lambda"), client("iam"), client("kms"))
 
