@@ -244,6 +244,14 @@ class Rotator(ABC):
         Read-only: it must not change the target, so it can run any number of times.
         """
 
+    def after_finish(self, ctx: StepContext) -> None:
+        """finishSecret, once AWSCURRENT has moved to the token: retire what the version that
+        left AWSCURRENT held (`ctx.parsed(CURRENT)` and `ctx.current()` still name it). Default:
+        nothing. Not run again when a retried finishSecret finds the token AWSCURRENT already,
+        so a crash just before it skips it: do here only what may be skipped safely or is done
+        again later (the next rotation)."""
+        return
+
     def check_secret(self, value: Secret, what: str) -> None:
         """Raise SecretFormatError when `value` lacks what this rotator needs; default: no check.
 
@@ -489,10 +497,10 @@ class Rotator(ABC):
         self.test_pending(ctx, ctx.pending())
 
     def _finish(self, ctx: StepContext) -> None:
-
         current = ctx.description.current
         finish_labels(self.store, ctx.arn, ctx.token, current)
         logger.info(f"AWSCURRENT moved to version {ctx.token} from {current}")
+        self.after_finish(ctx)
 
 
 def _ms_since(started: float) -> float:

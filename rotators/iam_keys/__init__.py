@@ -178,13 +178,11 @@ class IamAccessKeyRotator(KeyChecks, Rotator):
         test = lambda: self.keys.prove(key, arn, PENDING_HINT)  # noqa: E731
         patiently(test, seconds, "testSecret", LoginRefusedError)
 
-    def _finish(self, ctx: StepContext) -> None:
-        """finishSecret; with IAM_DEACTIVATE_PREVIOUS=true, then deactivate the key of the version
-        that left AWSCURRENT (after the move: AWSCURRENT never holds a dead key). A crash between
-        the two leaves that key active until the next createSecret deletes it."""
-        deactivate = env_bool(self.env, DEACTIVATE_VARIABLE, False)
-        super()._finish(ctx)
-        if deactivate:
+    def after_finish(self, ctx: StepContext) -> None:
+        """With IAM_DEACTIVATE_PREVIOUS=true, deactivate the key of the version that left
+        AWSCURRENT (after the move: AWSCURRENT never holds a dead key). A crash between the two
+        leaves that key active until the next createSecret deletes it."""
+        if env_bool(self.env, DEACTIVATE_VARIABLE, False):
             old, new = _key(ctx, CURRENT), _key(ctx, PENDING)
             if old.access_key_id != new.access_key_id:
                 self.keys.deactivate(old.access_key_id)
