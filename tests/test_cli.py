@@ -352,6 +352,7 @@ def test_debug_logs_the_wire_with_every_secret_scrubbed(cli: Cli, moto_url: str)
     assert "[DEBUG]" in result.err
     assert "GetSecretValue" in result.err
     assert "PutSecretValue" in result.err
+    assert '"message":"createSecret succeeded"' in result.err  # the rotator's own INFO lines
     quiet = cli("status", "app/db")
     assert "[DEBUG]" not in quiet.err  # the settings are put back after the run
 

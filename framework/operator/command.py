@@ -182,14 +182,10 @@ _RESTORE: list[Callable[[], None]] = []  # undone by restore_logs() when the CLI
 
 
 def quiet_logs(args: argparse.Namespace) -> None:
-    """Rotator logs to standard error; INFO lines only with --verbose (until restore_logs)."""
-    from smrotate import observability
-
-    stream, level = observability.log_stream(), observability.logger.log_level
-    _RESTORE.append(lambda: observability.set_log_stream(stream))
-    _RESTORE.append(lambda: observability.logger.setLevel(level))
-    observability.log_to_stderr()
-    observability.logger.setLevel("INFO" if args.verbose else "WARNING")
+    """Rotator logs to standard error; INFO lines only with --verbose, DEBUG ones with --debug
+    (until restore_logs)."""
+    level = "INFO" if args.verbose else "WARNING"
+    _rotator_logs_to_stderr("DEBUG" if args.debug else level)
 
 
 def debug_logs() -> None:
@@ -199,8 +195,6 @@ def debug_logs() -> None:
     import logging
     import sys
 
-    from smrotate import observability
-
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(name)s [%(levelname)s] %(message)s"))
     for name in ("botocore", "boto3", "urllib3"):
@@ -208,11 +202,18 @@ def debug_logs() -> None:
         log.addHandler(handler)
         _RESTORE.append(_undo(log, handler, log.level))
         log.setLevel(logging.DEBUG)
-    stream, level = observability.log_stream(), observability.logger.log_level
-    observability.log_to_stderr()
-    observability.logger.setLevel("DEBUG")
+    _rotator_logs_to_stderr("DEBUG")
+
+
+def _rotator_logs_to_stderr(level: str) -> None:
+    """smrotate's own log lines to standard error at `level`, put back by restore_logs."""
+    from smrotate import observability
+
+    stream, previous = observability.log_stream(), observability.logger.log_level
     _RESTORE.append(lambda: observability.set_log_stream(stream))
-    _RESTORE.append(lambda: observability.logger.setLevel(level))
+    _RESTORE.append(lambda: observability.logger.setLevel(previous))
+    observability.log_to_stderr()
+    observability.logger.setLevel(level)
 
 
 def _undo(log: Any, handler: Any, level: int) -> Callable[[], None]:
