@@ -75,6 +75,7 @@ class SecretDescription:
     # primary, each replica region's (region, status, status message).
     primary_region: str | None = None
     replicas: tuple[tuple[str, str, str], ...] = ()
+    kms_key_id: str | None = None  # the key that encrypts the values; None: aws/secretsmanager
 
     @classmethod
     def from_response(cls, response: Mapping[str, Any]) -> SecretDescription:
@@ -102,6 +103,7 @@ class SecretDescription:
             deleted=response.get("DeletedDate"),
             claims=frozenset(claims),
             primary_region=response.get("PrimaryRegion") or None,
+            kms_key_id=response.get("KmsKeyId") or None,
             replicas=tuple(
                 (
                     str(r.get("Region", "")),

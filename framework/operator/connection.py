@@ -71,6 +71,40 @@ def _first(
 def open_store(connection: Connection, env: Mapping[str, str] | None = None) -> SecretStore:
     """A SecretStore for this connection; CliError (exit 4) when profile, region or credentials
     are missing."""
+    from botocore.exceptions import BotoCoreError
+
+    session, mode, attempts = _checked_session(connection, env)
+    try:
+        client = new_client(
+            session, connection.endpoint_url, max_attempts=attempts, retry_mode=mode
+        )
+    except (BotoCoreError, ValueError) as exc:
+        raise CliError(
+            f"cannot make a Secrets Manager client: {type(exc).__name__}: {exc}. Check "
+            "--endpoint-url (a URL such as https://secretsmanager.eu-west-1.amazonaws.com) and "
+            "--region",
+            ExitCode.USAGE,
+        ) from None
+    return SecretStore(client)
+
+
+def session_and_config(
+    connection: Connection, env: Mapping[str, str] | None = None
+) -> tuple[Any, Any]:
+    """(boto3 session, botocore Config) for clients of other services than Secrets Manager
+    (doctor's Lambda, IAM, KMS): checked as open_store checks them, with the same retries; the
+    endpoint is botocore's own (--endpoint-url is Secrets Manager's)."""
+    from smrotate.store import client_config
+
+    session, mode, attempts = _checked_session(connection, env)
+    return session, client_config(mode, attempts)
+
+
+def _checked_session(
+    connection: Connection, env: Mapping[str, str] | None
+) -> tuple[Any, RetryMode, int]:
+    """The boto3 session, its retry mode and attempts; CliError (exit 4) when the profile, the
+    region or the credentials are missing."""
     import boto3
     from botocore.exceptions import BotoCoreError, ProfileNotFound
 
@@ -103,15 +137,4 @@ def open_store(connection: Connection, env: Mapping[str, str] | None = None) -> 
         ) from None
     if credentials is None:
         raise CliError(NO_CREDENTIALS, ExitCode.CREDENTIALS)
-    try:
-        client = new_client(
-            session, connection.endpoint_url, max_attempts=attempts, retry_mode=mode
-        )
-    except (BotoCoreError, ValueError) as exc:
-        raise CliError(
-            f"cannot make a Secrets Manager client: {type(exc).__name__}: {exc}. Check "
-            "--endpoint-url (a URL such as https://secretsmanager.eu-west-1.amazonaws.com) and "
-            "--region",
-            ExitCode.USAGE,
-        ) from None
-    return SecretStore(client)
+    return session, mode, attempts

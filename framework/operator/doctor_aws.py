@@ -7,11 +7,11 @@ GetResourcePolicy. Policies are read by `doctor_policy`, which says what it does
 from __future__ import annotations
 
 import argparse
-import os
 from dataclasses import dataclass
 from typing import Any
 
 from smrotate import redaction
+from smrotate.operator.connection import Connection
 from smrotate.operator.doctor import Check, failed, passed, skipped
 from smrotate.operator.doctor_policy import Statement, allowed_by, denials, statements
 from smrotate.store import SecretDescription
@@ -41,18 +41,12 @@ def open_clients(args: argparse.Namespace, secretsmanager: Any) -> AwsClients:
     """Lambda, IAM and KMS clients for the CLI's profile and region (open_store checked them).
     --endpoint-url is Secrets Manager's alone (it may be a VPC endpoint); these follow
     botocore's own settings: AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_LAMBDA and the like."""
-    import boto3
+    from smrotate.operator.connection import session_and_config
 
-    from smrotate.operator.connection import retry_settings
-    from smrotate.store import client_config
-
-    session = boto3.session.Session(profile_name=args.profile, region_name=args.region)
-    profile = session._session.get_scoped_config()
-    mode, attempts = retry_settings(os.environ, profile, session.profile_name)
-    config = client_config(mode, attempts)
+    session, config = session_and_config(Connection(args.region, args.profile))
 
     def client(service: str) -> Any:
-        return session.client(service, config=config)  # type: ignore[call-overload]
+        return session.client(service, config=config)
 
     return AwsClients(secretsmanager, client("lambda"), client("iam"), client("kms"))
 
@@ -218,8 +212,7 @@ def _key_policy(
     """The customer-managed key's ARN and policy statements, or the check's skip or failure."""
     name = "kms-key"
     try:
-        described = call(clients.secretsmanager, "describe_secret", SecretId=description.arn)
-        key = described.get("KmsKeyId")
+        key = description.kms_key_id
         if not key or key == AWS_MANAGED_KEY:
             return skipped(name, f"the AWS managed key {AWS_MANAGED_KEY}")
         meta = call(clients.kms, "describe_key", KeyId=key)["KeyMetadata"]

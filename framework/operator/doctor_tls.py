@@ -92,13 +92,13 @@ def _unverified_names(account: DatabaseAccount) -> str:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     try:
-        der = _handshake(account, context)
         from cryptography import x509
     except ImportError:
         return "its names are shown when the cryptography package is installed"
+    try:
+        cert = x509.load_der_x509_certificate(_handshake(account, context))
     except (OSError, NoTls, ValueError) as exc:
         return f"the certificate could not be fetched ({type(exc).__name__})"
-    cert = x509.load_der_x509_certificate(der)
 
     def common_name(name: x509.Name) -> str:
         found = name.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
