@@ -275,3 +275,27 @@ def test_demo_refuses_an_unknown_engine(capsys: pytest.CaptureFixture[str]) -> N
         demo.main(["--engine", "oracle"])
     assert stopped.value.code == 2
     assert "invalid choice: 'oracle' (choose from" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["demo", "sandbox"])
+def test_without_moto_nothing_starts_and_the_extra_is_named(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    """moto is imported only once the servers run: the check before anything starts names it."""
+    from smrotate.operator.cli import main
+
+    monkeypatch.setitem(sys.modules, "moto.server", None)  # `import moto.server` fails
+    started: list[demo.DemoEngine] = []
+
+    def run_demo(engine: demo.DemoEngine) -> bool:
+        started.append(engine)
+        return True
+
+    monkeypatch.setattr(demo, "run_demo", run_demo)
+    code = main([command])
+    said = "".join(capsys.readouterr())
+    assert code != 0
+    assert "needs moto's server, which the demo extra installs" in said
+    assert "pip install 'smrotate[demo]'" in said
+    assert "[setup]" not in said
+    assert started == []

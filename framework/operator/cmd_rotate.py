@@ -14,6 +14,7 @@ from smrotate.operator.command import (
     Clock,
     Subcommands,
     machine,
+    non_negative,
     open_store,
     positive,
     secret_id,
@@ -49,17 +50,6 @@ _MANY_ONLY = (
     ("max_failures", "--max-failures"),
     ("min_interval", "--min-interval"),
 )
-
-
-def non_negative(what: str) -> Any:
-    """An argparse type: a whole number, 0 or more."""
-
-    def parse(text: str) -> int:
-        if not text.isdigit():
-            raise argparse.ArgumentTypeError(f"{what} must be a whole number, 0 or more")
-        return int(text)
-
-    return parse
 
 
 def min_interval(text: str) -> timedelta:

@@ -71,6 +71,17 @@ def positive(kind: type[int] | type[float], what: str) -> Callable[[str], Any]:
     return parse
 
 
+def non_negative(what: str) -> Any:
+    """An argparse type: a whole number, 0 or more."""
+
+    def parse(text: str) -> int:
+        if not text.isdigit():
+            raise argparse.ArgumentTypeError(f"{what} must be a whole number, 0 or more")
+        return int(text)
+
+    return parse
+
+
 def stuck_after_option(parser: argparse.ArgumentParser) -> None:
     """--stuck-after MINUTES (`args.stuck_after`, a timedelta), default health's own."""
     from smrotate.operator.health import DEFAULT_STUCK_AFTER

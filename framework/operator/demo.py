@@ -208,9 +208,17 @@ def engine_class(name: str) -> type[DemoEngine]:
     return cls
 
 
+# Every engine's: moto server plays Secrets Manager (imported only once the servers start).
+NEEDS_MOTO = (
+    "moto.server",
+    "needs moto's server, which the demo extra installs: pip install 'smrotate[demo]'",
+)
+
+
 def check_needs(engine: type[DemoEngine]) -> None:
-    """DemoSetupError saying what to install when a module the engine needs is missing."""
-    for module, hint in engine.needs:
+    """DemoSetupError saying what to install when a module the engine needs is missing (moto's
+    server included), before anything starts."""
+    for module, hint in (NEEDS_MOTO, *engine.needs):
         try:
             importlib.import_module(module)
         except ImportError:

@@ -199,9 +199,10 @@ def create_secret(
     *,
     masterarn: str,
     **create: Any,
-) -> dict[str, Any]:
+) -> list[str]:
     """The user `username` with a generated password (registered with redaction) and its secret
-    `name`, naming `masterarn`; `create` goes to CreateSecret. The value's keys are returned."""
+    `name`, naming `masterarn`; `create` goes to CreateSecret. The value's keys are returned
+    (never the value: it holds the password)."""
     from smrotate.passwords import PasswordPolicy, generate_password
 
     server = engine.server  # type: ignore[attr-defined]  # every engine's running server
@@ -211,7 +212,7 @@ def create_secret(
     value = server.secret(username, password, masterarn=masterarn)
     sm.create_secret(Name=name, SecretString=json.dumps(value), **create)
     say(f"[setup] user {username} {fingerprint(password)}: {target.rights}")
-    return dict(value)
+    return list(value)
 
 
 def create_secrets(target: Target, engine: DemoEngine, sm: SecretsManagerClient) -> str:

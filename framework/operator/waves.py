@@ -330,9 +330,9 @@ class Waves:
         self.running.append(item)
 
     def _poll(self, item: Item) -> None:
-        d = self.store.describe(item.description.arn)
         if item.token is None or item.started is None:
             raise RuntimeError(f"{item.description.name} is polled but was never started")
+        d = self.store.describe(item.description.arn)
         now = self.clock.now()
         item.polls += 1
         ended = watch.verdict(d, item.token, first_look=item.polls == 1)
