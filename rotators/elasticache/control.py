@@ -53,7 +53,7 @@ def describe_user(client: Any, account: CacheAccount) -> User:
     user that logs in (another UserName), ConfigurationError for a user without passwords."""
     memorydb = account.service == "memorydb"
     key = {"UserName": account.username} if memorydb else {"UserId": account.user_id}
-    users = _call(client, account, "describe_users", **key)["Users"]
+    users = _call(client, account, "DescribeUsers", **key)["Users"]
     found = [u for u in users if u.get("Name" if memorydb else "UserId") == account.key]
     if len(found) != 1:
         raise TargetError(f"DescribeUsers does not list {account.who}; retry later")
@@ -83,9 +83,9 @@ def set_passwords(client: Any, account: CacheAccount, passwords: list[str]) -> N
     """Make `passwords` (one or two) the user's passwords, and nothing else of the user."""
     if account.service == "memorydb":
         mode = {"Type": "password", "Passwords": passwords}
-        _call(client, account, "update_user", UserName=account.username, AuthenticationMode=mode)
+        _call(client, account, "UpdateUser", UserName=account.username, AuthenticationMode=mode)
     else:
-        _call(client, account, "modify_user", UserId=account.user_id, Passwords=passwords)
+        _call(client, account, "ModifyUser", UserId=account.user_id, Passwords=passwords)
 
 
 def check_endpoint(client: Any, account: CacheAccount, user: User) -> None:
@@ -105,27 +105,27 @@ def check_endpoint(client: Any, account: CacheAccount, user: User) -> None:
 def endpoints(client: Any, account: CacheAccount, user: User) -> set[tuple[str, int]]:
     """(host, port) of every endpoint of every cache that `user`'s groups (ACLs) are attached
     to, host names in lower case. Read-only; a cache deleted meanwhile is skipped."""
-    caches: list[tuple[str, str, dict[str, Any]]] = []  # (method, the reply's list, params)
+    caches: list[tuple[str, str, dict[str, Any]]] = []  # (operation, the reply's list, params)
     for group in user.groups:
         if account.service == "memorydb":
-            acl = _one(client, account, "describe_acls", "ACLs", ACLName=group)
+            acl = _one(client, account, "DescribeACLs", "ACLs", ACLName=group)
             caches += [
-                ("describe_clusters", "Clusters", {"ClusterName": name, "ShowShardDetails": True})
+                ("DescribeClusters", "Clusters", {"ClusterName": name, "ShowShardDetails": True})
                 for name in acl.get("Clusters", [])
             ]
             continue
-        found = _one(client, account, "describe_user_groups", "UserGroups", UserGroupId=group)
+        found = _one(client, account, "DescribeUserGroups", "UserGroups", UserGroupId=group)
         caches += [
-            ("describe_replication_groups", "ReplicationGroups", {"ReplicationGroupId": name})
+            ("DescribeReplicationGroups", "ReplicationGroups", {"ReplicationGroupId": name})
             for name in found.get("ReplicationGroups", [])
         ] + [
-            ("describe_serverless_caches", "ServerlessCaches", {"ServerlessCacheName": name})
+            ("DescribeServerlessCaches", "ServerlessCaches", {"ServerlessCacheName": name})
             for name in found.get("ServerlessCaches", [])
         ]
     return {
         address
-        for method, key, params in caches
-        for address in _addresses(_one(client, account, method, key, **params))
+        for operation, key, params in caches
+        for address in _addresses(_one(client, account, operation, key, **params))
     }
 
 
@@ -140,22 +140,23 @@ def _addresses(node: Any) -> Iterator[tuple[str, int]]:
             yield from _addresses(item)
 
 
-def _one(client: Any, account: CacheAccount, method: str, key: str, **params: Any) -> Any:
+def _one(client: Any, account: CacheAccount, operation: str, key: str, **params: Any) -> Any:
     """The one resource a describe call by name returns; {} when it no longer exists."""
-    reply = _call(client, account, method, missing_ok=True, **params)
+    reply = _call(client, account, operation, missing_ok=True, **params)
     return (reply.get(key) or [{}])[0]
 
 
 def _call(
-    client: Any, account: CacheAccount, method: str, *, missing_ok: bool = False, **params: Any
+    client: Any, account: CacheAccount, operation: str, *, missing_ok: bool = False, **params: Any
 ) -> Any:
-    """One API call; {} for a NotFound when `missing_ok`; errors mapped (module docstring)."""
+    """One API call, named as the API names it (DescribeUsers); {} for a NotFound when
+    `missing_ok`; errors mapped (module docstring)."""
+    from botocore import xform_name
     from botocore.exceptions import BotoCoreError, ClientError
 
-    operation = method.title().replace("_", "").replace("Acls", "ACLs")  # DescribeACLs
     action = f"{SERVICES[account.service]} {operation}"
     try:
-        return getattr(client, method)(**params)
+        return getattr(client, xform_name(operation))(**params)
     except ClientError as exc:
         error = exc.response.get("Error", {})
         code = str(error.get("Code", "Unknown"))

@@ -18,6 +18,7 @@ class KeyChecks:
     """Mixed into IamAccessKeyRotator, which provides `keys`, `store` and `parse_secret`."""
 
     store: SecretStore
+    _checked_arn: str | None = None  # the user's ARN, read by the first verify
 
     @property
     def keys(self) -> UserKeys:
@@ -28,8 +29,11 @@ class KeyChecks:
 
     def verify(self, key: IamKey) -> None:
         """testSecret's proof, once: STS says `key` is exactly the pinned user's.
-        LoginRefusedError when STS refuses it. Read-only."""
-        self.keys.prove(key, self.keys.user().arn, CLEANUP_HINT)
+        LoginRefusedError when STS refuses it. Read-only; GetUser once per rotator (an operator
+        command checks several versions with one)."""
+        if self._checked_arn is None:
+            self._checked_arn = self.keys.user().arn
+        self.keys.prove(key, self._checked_arn, CLEANUP_HINT)
 
     def logs_in(self, key: IamKey) -> bool:
         """True when STS accepts `key` as the pinned user's, False when it refuses the key;
