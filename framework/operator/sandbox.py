@@ -153,17 +153,11 @@ def check_port(port: int) -> None:
 
 def start_moto(stack: ExitStack, port: int | None) -> str:
     """moto server on loopback (`port`, else a free one), stopped when `stack` closes; its URL."""
-    from moto.server import ThreadedMotoServer
-
-    from smrotate.testing.aws import free_port
+    from smrotate.testing.aws import serve_moto
 
     # A failing step is an expected HTTP 500: no traceback (it could hold values) on stderr.
     logging.getLogger("werkzeug").setLevel(logging.CRITICAL)
-    port = port or free_port()
-    server = ThreadedMotoServer(ip_address=HOST, port=port, verbose=False)
-    server.start()
-    stack.callback(server.stop)
-    return f"http://{HOST}:{port}"
+    return serve_moto(stack, port)
 
 
 def lambda_handler(rotator: str, env: Mapping[str, str]) -> Invoke:

@@ -128,12 +128,12 @@ def label_problems(region: str = REGION) -> list[str]:
     return problems
 
 
-def serve_moto(stack: ExitStack) -> str:
-    """moto server on a free loopback port, in a thread of this process, stopped when `stack`
-    closes; its URL (for `SECRETS_MANAGER_ENDPOINT` and `endpoint_url`)."""
+def serve_moto(stack: ExitStack, port: int | None = None) -> str:
+    """moto server on loopback (`port`, else a free one), in a thread of this process, stopped
+    when `stack` closes; its URL (for `SECRETS_MANAGER_ENDPOINT` and `endpoint_url`)."""
     from moto.server import ThreadedMotoServer
 
-    port = free_port()
+    port = port or free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     stack.callback(server.stop)
