@@ -134,11 +134,10 @@ def _function(clients: AwsClients, arn: str) -> tuple[Check, dict[str, Any] | No
 
 
 def _permission(clients: AwsClients, arn: str, description: SecretDescription) -> Check:
+    from smrotate.operator.rotate import add_permission_command
+
     name, account = "invoke-permission", account_of(description.arn)
-    fix = (
-        f"aws lambda add-permission --function-name {arn} --statement-id SecretsManagerAccess "
-        f"--action lambda:InvokeFunction --principal {SERVICE} --source-account {account}"
-    )
+    fix = add_permission_command(arn, description.arn)
     try:
         document = call(clients.lambda_, "get_policy", FunctionName=arn)["Policy"]
         found = statements(document)

@@ -138,20 +138,26 @@ def preflight(description: SecretDescription, settings: RotationSettings, ref: s
         )
 
 
-def denied(secret_arn: str, function_arn: str | None) -> str:
-    """What an AccessDenied from RotateSecret means: one of the two grants it needs is missing.
-    The account in the command is the secret's (from its ARN)."""
-    name = function_name(function_arn) or "FUNCTION"
+def add_permission_command(function: str, secret_arn: str) -> str:
+    """The aws CLI command that lets Secrets Manager, from the secret's account only (read
+    from its ARN), invoke `function`."""
     parts = secret_arn.split(":")
     account = parts[4] if len(parts) > 4 and parts[4].isdigit() else "ACCOUNT_ID"
     return (
+        f"aws lambda add-permission --function-name {shlex.quote(function)} --statement-id "
+        "SecretsManagerRotation --action lambda:InvokeFunction --principal "
+        f"secretsmanager.amazonaws.com --source-account {account}"
+    )
+
+
+def denied(secret_arn: str, function_arn: str | None) -> str:
+    """What an AccessDenied from RotateSecret means: one of the two grants it needs is missing."""
+    command = add_permission_command(function_name(function_arn) or "FUNCTION", secret_arn)
+    return (
         "RotateSecret needs two grants. (1) The function's resource policy must let Secrets "
         'Manager invoke it (AWS says "Secrets Manager cannot invoke the specified Lambda '
-        'function" when it does not): aws lambda add-permission --function-name '
-        f"{shlex.quote(name)} --statement-id SecretsManagerRotation --action "
-        "lambda:InvokeFunction --principal secretsmanager.amazonaws.com --source-account "
-        f"{account}. (2) The identity calling RotateSecret needs secretsmanager:RotateSecret on "
-        "the secret and lambda:InvokeFunction on the function"
+        f'function" when it does not): {command}. (2) The identity calling RotateSecret needs '
+        "secretsmanager:RotateSecret on the secret and lambda:InvokeFunction on the function"
     )
 
 
